@@ -1,0 +1,48 @@
+"""The registry: -scm-provider names → adapter modules, imported only when used.
+
+To add a provider, write `providers/<name>.py` with `connect(config: ProviderConfig) -> Adapter`
+and add one line here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+from updater.errors import ProviderError, UsageError
+
+if TYPE_CHECKING:
+    from providers.base import Adapter, ProviderConfig
+
+REGISTRY: dict[str, str] = {
+    "github": "providers.github",
+    "gitlab": "providers.gitlab",
+    "bitbucket-cloud": "providers.bitbucket_cloud",
+    "bitbucket-server": "providers.bitbucket_server",
+}
+
+
+def names() -> list[str]:
+    return list(REGISTRY)
+
+
+def check_name(name: str) -> str:
+    if name not in REGISTRY:
+        raise UsageError(f"-scm-provider={name} is not supported; use one of: {', '.join(REGISTRY)}")
+    return name
+
+
+def connect(name: str, config: ProviderConfig) -> Adapter:
+    module_name = REGISTRY[check_name(name)]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name:
+            raise
+        # Never pretend: a provider without an adapter cannot open pull requests.
+        raise ProviderError(
+            f"pull requests on {name} are not available in this build; "
+            "use -create-pull-request=false to only push the branch"
+        ) from None
+    adapter: Adapter = module.connect(config)
+    return adapter

@@ -1,0 +1,88 @@
+"""The small interface every SCM adapter implements, and the PR logic they all share.
+
+An adapter is one module in this package with a `connect(config) -> Adapter` function; the
+registry in `providers/__init__.py` maps -scm-provider names to those modules and imports a
+module (and so its SDK) only when that provider is used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from updater.credentials import Credential
+from updater.remote import Origin
+
+MergeMethod = Literal["merge", "squash", "rebase"]
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    """Everything an adapter needs to reach the API; built by the core from flags and environment."""
+
+    origin: Origin
+    credential: Credential | None
+    api_endpoint: str | None = None  # -api-endpoint; None means derive it from the origin
+    timeout: float = 30.0  # seconds, per HTTP call
+    deadline: float = 120.0  # seconds, all retries of one call together
+    ca_bundle: str | None = None  # path to a PEM bundle; None means the environment's default
+    warn: Callable[[str], None] = print  # how an adapter reports a missing capability
+    debug: Callable[[str], None] = lambda _msg: None
+
+
+@dataclass(frozen=True)
+class PullRequestSpec:
+    head: str
+    base: str
+    title: str
+    body: str
+    labels: tuple[str, ...] = ()
+    reviewers: tuple[str, ...] = ()
+    draft: bool = False
+
+
+@dataclass
+class PullRequest:
+    number: int
+    url: str  # the web URL a human opens
+    title: str
+    body: str
+    # Adapter-private handle (an SDK object, a version number) so that update/merge need no re-fetch.
+    handle: object = field(default=None, repr=False, compare=False)
+
+
+class Adapter(Protocol):
+    """What the core asks of a provider. Each method is as few API calls as the provider allows."""
+
+    name: str
+
+    def default_branch(self) -> str: ...
+
+    def find_open(self, head: str, base: str) -> PullRequest | None: ...
+
+    def create(self, spec: PullRequestSpec) -> PullRequest:
+        """Open the PR; apply labels/reviewers/draft where supported, warn (via config.warn) where not."""
+        ...
+
+    def update(self, pr: PullRequest, title: str, body: str) -> PullRequest: ...
+
+    def merge(self, pr: PullRequest, method: MergeMethod) -> None:
+        """Merge, or raise ProviderError saying why the repository or branch protection refused."""
+        ...
+
+
+@dataclass(frozen=True)
+class Outcome:
+    pr: PullRequest
+    operation: Literal["created", "reused", "updated"]
+
+
+def open_or_reuse(adapter: Adapter, spec: PullRequestSpec) -> Outcome:
+    """Reuse the open PR for head → base (refreshing its title/body if they changed), else create one."""
+    existing = adapter.find_open(spec.head, spec.base)
+    if existing is None:
+        return Outcome(adapter.create(spec), "created")
+    if existing.title != spec.title or existing.body.strip() != spec.body.strip():
+        return Outcome(adapter.update(existing, spec.title, spec.body), "updated")
+    return Outcome(existing, "reused")

@@ -1,0 +1,43 @@
+"""The few exception types the tool raises, and the one place they become exit statuses.
+
+Every failure a user can cause or meet is one of these; anything else is a bug and is reported
+as such (exit 1, with the traceback only under -verbose).
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAILURE = 1  # git, network, API: the run was fine, the world said no
+EXIT_USAGE = 2  # bad flag, bad substitution, template error, missing key: fix the input
+
+
+class UpdaterError(Exception):
+    """A failure with a one-line message that says what failed and what to do."""
+
+    exit_code = EXIT_FAILURE
+
+
+class UsageError(UpdaterError):
+    """The command line is wrong (undefined flag, bad value)."""
+
+    exit_code = EXIT_USAGE
+
+
+class TemplateError(UpdaterError):
+    """A template cannot be rendered: syntax, missing key, unsafe or unreadable path."""
+
+    exit_code = EXIT_USAGE
+
+
+class GitError(UpdaterError):
+    """A git operation failed (not a repository, push refused, ...)."""
+
+
+class ProviderError(UpdaterError):
+    """The SCM API refused or failed (auth, not found, merge refused, retries exhausted)."""
+
+
+def exit_code_for(error: BaseException) -> int:
+    if isinstance(error, UpdaterError):
+        return error.exit_code
+    return EXIT_FAILURE
