@@ -1,0 +1,5 @@
+import sys
+
+from updater.cli import main
+
+sys.exit(main(["update-gitops-repo", *sys.argv[1:]]))

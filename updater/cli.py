@@ -1,0 +1,249 @@
+"""The entrypoint. A run reads as its story:
+
+parse flags → find templates → render → commit → push → open or reuse the pull request (→ merge).
+Each step lives in the module named after it; errors are exceptions from updater.errors, turned into
+one line on stderr and an exit status here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+
+from updater import flags, log
+from updater.errors import EXIT_OK, EXIT_USAGE, GitError, UpdaterError, UsageError, exit_code_for
+from updater.results import FileResult, PullRequestResult, Result, emit
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv if argv is None else argv)
+    try:
+        opts = flags.parse(argv[1:])
+    except flags.HelpRequested:
+        sys.stdout.write(flags.usage())
+        return EXIT_OK
+    except UsageError as exc:
+        log.error(f"{exc} (see -help)")
+        return EXIT_USAGE
+    log.set_verbose(opts.verbose)
+    if opts.version:
+        from updater import __version__
+
+        print(f"update-gitops-repo {__version__}")
+        return EXIT_OK
+
+    result = Result()
+    try:
+        run(opts, argv, result)
+    except UpdaterError as exc:
+        result.error, result.exit_code = str(exc), exc.exit_code
+        log.error(str(exc))
+    except KeyboardInterrupt:
+        result.error, result.exit_code = "interrupted", 130
+        log.error("interrupted")
+    except Exception as exc:  # a bug: still one line, the traceback only with -verbose
+        if opts.verbose:
+            traceback.print_exc()
+        result.error, result.exit_code = f"unexpected {type(exc).__name__}: {exc}", exit_code_for(exc)
+        log.error(f"{result.error} (rerun with -verbose for the traceback)")
+    try:
+        emit(result, opts.output, opts.results_dir)
+    except OSError as exc:
+        log.error(f"cannot write the results: {exc}")
+        return result.exit_code or 1
+    return result.exit_code
+
+
+def run(opts: flags.Options, argv: list[str], result: Result) -> None:
+    from updater import render, templates
+
+    for key in dict.fromkeys(opts.duplicate_keys):
+        log.warn(f"-substitute {key} given more than once; the last value wins")
+    if not opts.compile_only and not opts.git_revision and not opts.branch:
+        raise UsageError("set -git-revision (or -branch): it names the branch and the commit")
+    selector = templates.Selector(templates.check_pattern(opts.filepath))
+    workdir = os.getcwd()
+
+    # Git is opened first so that a wrong directory fails before anything is written.
+    git = state = None
+    if opts.compile_only:
+        boundary = _repository_top(workdir) or workdir
+    else:
+        from updater.gitrepo import Git
+
+        git = Git(workdir)
+        state = git.state()
+        boundary = state.top
+        if state.origin_url is None and not opts.dry_run:
+            raise GitError("the repository has no remote named origin: add it with 'git remote add origin URL'")
+
+    # Find templates.
+    found = templates.find_in_directory(workdir, selector)
+    if not found:
+        log.info(f"no templates found{' matching ' + opts.filepath if opts.filepath else ''}; nothing to do")
+        return
+    # Render (all in memory: one bad template means nothing is written).
+    workspace = render.Workspace(workdir, boundary)
+    header_argv = argv if opts.header else None
+    missing_default = opts.missing_key == "default"
+    rendered = render.render_all(
+        workspace, found, opts.substitute, argv=header_argv, missing_default=missing_default
+    )
+    result.files = [FileResult(r.template, r.output, r.changed) for r in rendered]
+    for item in rendered:
+        log.debug(f"{item.template} → {item.output}{'' if item.changed else ' (unchanged)'}")
+    changed = [r for r in rendered if r.changed]
+    log.info(f"rendered {len(rendered)} template{'s' if len(rendered) != 1 else ''}, {len(changed)} changed")
+    branch, message = opts.effective_branch, opts.effective_commit_message
+
+    if opts.dry_run:
+        result.operation, result.changed, result.branch = "dry-run", bool(changed), branch
+        result.diff = _unified_diff(changed)
+        if not opts.compile_only:
+            log.info(f"would commit on branch {branch} with message: {message}")
+        return
+    workspace.write(rendered)
+    if opts.compile_only:
+        result.operation, result.changed = "rendered", bool(changed)
+        return
+    assert git is not None and state is not None
+    _publish(opts, git, state, workspace, rendered, result, branch, message, selector, header_argv)
+
+
+def _publish(opts, git, state, workspace, rendered, result, branch, message, selector, header_argv) -> None:  # type: ignore[no-untyped-def]
+    from updater import publish, render
+    from updater.credentials import config_env, find_credential
+    from updater.remote import detect_provider, parse_origin
+
+    # Commit (the checkout is restored if this fails: nothing is lost).
+    try:
+        local, backup = publish.commit_worktree(git, state, [r.output for r in rendered], message, branch)
+    except BaseException:
+        workspace.restore(rendered)
+        raise
+    if local is None:
+        log.info("nothing changed: the outputs already match the repository; no commit, no push")
+        result.operation = "unchanged"
+        return
+    result.changed, result.branch, result.commit = True, branch, local.commit
+    if backup:
+        log.warn(f"local branch {branch} had other commits; they are kept as {backup}")
+    log.info(f"committed {local.commit[:12]} on {branch}: {message.splitlines()[0] if message else ''}")
+
+    # Push.
+    origin = parse_origin(state.origin_url)
+    provider = opts.scm_provider or detect_provider(origin)
+    from providers import check_name
+
+    check_name(provider)
+    credential = find_credential(origin, provider, opts.token_file or None) if origin.is_http else None
+    git_settings: dict[str, str] = {}
+    if credential is not None and not origin.password:
+        git_settings.update(credential.git_env(provider))
+        log.debug(f"git authenticates with the token from {credential.source}")
+    if opts.ca_bundle:
+        git_settings["http.sslCAInfo"] = opts.ca_bundle
+    auth_env = config_env(git_settings) if git_settings else {}
+
+    def rerender(template: str, raw: bytes) -> bytes:
+        return render.render_bytes(
+            raw, opts.substitute, template=template, argv=header_argv, missing_default=opts.missing_key == "default"
+        )
+
+    published = publish.push_converging(
+        git, state, local, branch=branch, message=message, selector=selector, render=rerender,
+        auth_env=auth_env, force=opts.force_push, attempts=opts.push_attempts,
+    )
+    result.commit, result.pushed = published.commit, published.pushed
+    result.operation = "pushed"
+    if published.pushed:
+        log.info(f"pushed {published.commit[:12]} to origin/{branch}")
+
+    if not opts.create_pull_request:
+        return
+    _pull_request(opts, git, origin, provider, credential, auth_env, rendered, result, branch, message)
+
+
+def _pull_request(opts, git, origin, provider, credential, auth_env, rendered, result, branch, message) -> None:  # type: ignore[no-untyped-def]
+    import providers
+    from providers.base import ProviderConfig, PullRequestSpec, open_or_reuse
+    from updater import pull_request
+
+    config = ProviderConfig(
+        origin=origin,
+        credential=credential,
+        api_endpoint=opts.api_endpoint or None,
+        ca_bundle=opts.ca_bundle or None,
+        warn=log.warn,
+        debug=log.debug,
+    )
+    adapter = None
+
+    def connect():  # type: ignore[no-untyped-def]
+        nonlocal adapter
+        if adapter is None:
+            adapter = providers.connect(provider, config)
+        return adapter
+
+    from_git = None if opts.base_branch else git.remote_default_branch(env=auth_env)
+    base = pull_request.resolve_base(opts.base_branch, from_git, lambda: connect().default_branch())
+    if base == branch:
+        log.warn(f"-branch {branch} is the base branch: the change is pushed there directly, no pull request")
+        return
+    body = pull_request.describe(
+        opts.git_revision,
+        [pull_request.FileLine(r.template, r.output) for r in rendered],
+        opts.substitute,
+        pull_request.read_body_template(opts.pr_body_template),
+    )
+    spec = PullRequestSpec(
+        head=branch,
+        base=base,
+        title=pull_request.title_of(message),
+        body=body,
+        labels=tuple(opts.labels),
+        reviewers=tuple(opts.reviewers),
+        draft=opts.draft,
+    )
+    outcome = open_or_reuse(connect(), spec)
+    pr = outcome.pr
+    result.pull_request = PullRequestResult(pr.url, pr.number, outcome.operation, base)
+    result.operation = outcome.operation
+    log.info(f"pull request {outcome.operation}: {pr.url}")
+    if opts.merge_pull_request:
+        connect().merge(pr, opts.merge_method)  # type: ignore[arg-type]
+        result.pull_request.merged = True
+        log.info(f"pull request merged ({opts.merge_method}): {pr.url}")
+
+
+def _repository_top(start: str) -> str | None:
+    path = os.path.realpath(start)
+    while True:
+        if os.path.exists(os.path.join(path, ".git")):
+            return path
+        parent = os.path.dirname(path)
+        if parent == path:
+            return None
+        path = parent
+
+
+def _unified_diff(changed: Sequence[object]) -> str:
+    chunks = []
+    for item in changed:
+        previous: bytes | None = item.previous  # type: ignore[attr-defined]
+        content: bytes = item.content  # type: ignore[attr-defined]
+        output: str = item.output  # type: ignore[attr-defined]
+        old = (previous or b"").decode("utf-8", "replace").splitlines(keepends=True)
+        new = content.decode("utf-8", "replace").splitlines(keepends=True)
+        fromfile = f"a/{output}" if previous is not None else "/dev/null"
+        chunks.extend(difflib.unified_diff(old, new, fromfile, f"b/{output}"))
+        if chunks and not chunks[-1].endswith("\n"):
+            chunks[-1] += "\n\\ No newline at end of file\n"
+    return "".join(chunks)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,227 @@
+"""Command-line flags in Go `flag` syntax, as the original tool and every Dispatchfile use them.
+
+`-name=value`, `-name value`, `--name=value`, bare `-name` for booleans, `-name=false`. Parsing stops
+at `--`. An undefined flag is a usage error that names it, worded as Go words it.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import Literal
+
+from updater.errors import UsageError
+
+Kind = Literal["bool", "str", "list", "int"]
+
+
+@dataclass(frozen=True)
+class Flag:
+    name: str
+    kind: Kind
+    default: object
+    help: str
+    metavar: str = "value"
+    choices: tuple[str, ...] = ()
+
+
+_FLAGS: list[Flag] = [
+    # The original tool's flags (spec §2); names and defaults are a compatibility contract.
+    Flag("git-revision", "str", "", "source-application commit being deployed; feeds the default branch, "
+         "commit message and PR title", "sha"),
+    Flag("substitute", "list", (), "substitution key=value for $({ .key }) placeholders; repeatable; split at the "
+         "first '='; the last duplicate wins", "key=value"),
+    Flag("filepath", "str", "", "glob of templates relative to the working dir ('*' stays within a directory, '**' "
+         "crosses them); default: every *.tmpl under the working dir", "glob"),
+    Flag("branch", "str", "", "branch that receives the commit (default update-to-commit-<git-revision>)", "name"),
+    Flag("base-branch", "str", "", "target branch of the pull request (default: the remote's default branch, "
+         "else master)", "name"),
+    Flag("create-pull-request", "bool", True, "open (or reuse) a pull request from -branch into -base-branch"),
+    Flag("merge-pull-request", "bool", False, "merge the pull request through the API right after opening it"),
+    Flag("commit-message", "str", "", "commit message, used verbatim (default 'update templates for commit "
+         "<git-revision>')", "text"),
+    Flag("force-push", "bool", False, "push the branch with force (replaces what the remote branch holds)"),
+    Flag("verbose", "bool", False, "log each template, git step and API call on stderr; tracebacks on errors"),
+    Flag("scm-provider", "str", "", "github, gitlab, bitbucket-cloud or bitbucket-server (default: detected from "
+         "the origin host, else github)", "name"),
+    Flag("api-endpoint", "str", "", "SCM API base URL (default: derived from the origin URL)", "url"),
+    Flag("compile-only", "bool", False, "render the templates and write the outputs; no git or SCM work at all"),
+    Flag("git-ignore", "bool", False, "accepted for compatibility: with -compile-only the working dir need not "
+         "be a git repository (it never needs to be)"),
+    # Ours.
+    Flag("dry-run", "bool", False, "show the diff, branch and commit message that would be used; write nothing"),
+    Flag("output", "str", "text", "text: the PR URL on stdout; json: one JSON object describing the run",
+         "format", ("text", "json")),
+    Flag("missing-key", "str", "error", "error: a placeholder without a substitution fails the run; "
+         "default: render it as <no value> like the original tool", "mode", ("error", "default")),
+    Flag("header", "bool", True, "start every output with the 'Do NOT edit' header; -header=false leaves it out"),
+    Flag("merge-method", "str", "merge", "how -merge-pull-request merges", "method", ("merge", "squash", "rebase")),
+    Flag("labels", "list", (), "labels for the pull request; comma-separated or repeated", "l1,l2"),
+    Flag("reviewers", "list", (), "reviewers to request on the pull request; comma-separated or repeated",
+         "u1,u2"),
+    Flag("draft", "bool", False, "open the pull request as a draft where the provider supports it"),
+    Flag("token-file", "str", "", "read the SCM token from this file (e.g. a mounted Kubernetes Secret)", "path"),
+    Flag("results-dir", "str", "", "write the results (pr-url, pr-number, commit, branch, operation) as one file "
+         "each into this directory, e.g. Tekton's /tekton/results", "dir"),
+    Flag("ca-bundle", "str", "", "PEM file of CA certificates trusted by both git and the API client", "path"),
+    Flag("push-attempts", "int", 10, "how many times to push when other pipelines keep moving the branch "
+         "(each retry re-renders on the new tip)", "n"),
+    Flag("pr-body-template", "str", "", "Jinja2 template file for the pull request description", "path"),
+    Flag("version", "bool", False, "print the version and exit"),
+]
+FLAGS: dict[str, Flag] = {f.name: f for f in _FLAGS}
+_TRUE = {"1", "t", "T", "true", "TRUE", "True"}
+_FALSE = {"0", "f", "F", "false", "FALSE", "False"}
+
+
+@dataclass
+class Options:
+    git_revision: str = ""
+    substitute: dict[str, str] = field(default_factory=dict)
+    filepath: str = ""
+    branch: str = ""
+    base_branch: str = ""
+    create_pull_request: bool = True
+    merge_pull_request: bool = False
+    commit_message: str = ""
+    force_push: bool = False
+    verbose: bool = False
+    scm_provider: str = ""
+    api_endpoint: str = ""
+    compile_only: bool = False
+    git_ignore: bool = False
+    dry_run: bool = False
+    output: str = "text"
+    missing_key: str = "error"
+    header: bool = True
+    merge_method: str = "merge"
+    labels: list[str] = field(default_factory=list)
+    reviewers: list[str] = field(default_factory=list)
+    draft: bool = False
+    token_file: str = ""
+    results_dir: str = ""
+    ca_bundle: str = ""
+    push_attempts: int = 10
+    pr_body_template: str = ""
+    version: bool = False
+    duplicate_keys: list[str] = field(default_factory=list)
+
+    @property
+    def effective_branch(self) -> str:
+        return self.branch or f"update-to-commit-{self.git_revision}"
+
+    @property
+    def effective_commit_message(self) -> str:
+        return self.commit_message or f"update templates for commit {self.git_revision}"
+
+
+class HelpRequested(Exception):
+    pass
+
+
+def usage() -> str:
+    lines = [
+        "Usage of update-gitops-repo:",
+        "  update-gitops-repo [flags]",
+        "",
+        "Renders *.tmpl files in the GitOps repository checked out in the working directory, commits the",
+        "outputs on a branch, pushes it to origin and opens (optionally merges) a pull request.",
+        "Flags use Go syntax: -name=value, -name value, --name=value, -bool, -bool=false.",
+        "",
+    ]
+    for f in _FLAGS:
+        arg = "" if f.kind == "bool" else f" {f.metavar}"
+        lines.append(f"  -{f.name}{arg}")
+        text = f.help
+        if f.choices:
+            text += f" (one of: {', '.join(f.choices)})"
+        if (f.kind == "bool" and f.default) or (f.kind != "bool" and f.default not in ("", ())):
+            text += f" (default {str(f.default).lower() if f.kind == 'bool' else f.default})"
+        lines.append(f"    \t{text}")
+    lines += [
+        "",
+        "Credentials (never on the command line): -token-file, UPDATE_GITOPS_REPO_TOKEN, GITHUB_TOKEN,",
+        "GITLAB_TOKEN, CI_JOB_TOKEN, BITBUCKET_USERNAME + BITBUCKET_APP_PASSWORD, BITBUCKET_TOKEN,",
+        "then git's credential helpers (~/.git-credentials), then user:token in the origin URL.",
+        "",
+        "Exit status: 0 success (changed or nothing to change), 1 runtime failure (git, network, API),",
+        "2 usage or input error (bad flag, bad substitution, template error, missing key).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def parse(argv: list[str]) -> Options:
+    """Parse argv (without argv[0]). Raises UsageError, or HelpRequested for -help/-h."""
+    opts = Options()
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        i += 1
+        if arg == "--":
+            if i < len(argv):
+                raise UsageError(f"unexpected argument {argv[i]!r}: values are given with flags, e.g. -substitute=k=v")
+            break
+        if not arg.startswith("-") or arg == "-":
+            raise UsageError(f"unexpected argument {arg!r}: values are given with flags, e.g. -substitute=k=v")
+        body = arg[2:] if arg.startswith("--") else arg[1:]
+        if not body or body.startswith("-") or body.startswith("="):
+            raise UsageError(f"bad flag syntax: {arg}")
+        name, has_value, value = body.partition("=")
+        if name in ("help", "h"):
+            raise HelpRequested()
+        flag = FLAGS.get(name)
+        if flag is None:
+            raise UsageError(f"flag provided but not defined: -{name}")
+        if flag.kind == "bool":
+            if has_value:
+                if value in _TRUE:
+                    setattr(opts, _attr(name), True)
+                elif value in _FALSE:
+                    setattr(opts, _attr(name), False)
+                else:
+                    raise UsageError(f'invalid boolean value "{value}" for -{name}: parse error')
+            else:
+                setattr(opts, _attr(name), True)
+            continue
+        if not has_value:
+            if i >= len(argv):
+                raise UsageError(f"flag needs an argument: -{name}")
+            value = argv[i]
+            i += 1
+        _set(opts, flag, value)
+    return opts
+
+
+def _attr(name: str) -> str:
+    return name.replace("-", "_")
+
+
+def _set(opts: Options, flag: Flag, value: str) -> None:
+    if flag.choices and value not in flag.choices:
+        raise UsageError(f'invalid value "{value}" for -{flag.name}: use one of {", ".join(flag.choices)}')
+    if flag.name == "substitute":
+        key, sep, val = value.partition("=")
+        if not sep:
+            raise UsageError(f'invalid value "{value}" for -substitute: expected key=value')
+        key = key.strip()
+        if not key:
+            raise UsageError(f'invalid value "{value}" for -substitute: the key before "=" is empty')
+        if key in opts.substitute:
+            opts.duplicate_keys.append(key)
+        opts.substitute[key] = val
+    elif flag.kind == "list":
+        getattr(opts, _attr(flag.name)).extend(item.strip() for item in value.split(",") if item.strip())
+    elif flag.kind == "int":
+        try:
+            number = int(value)
+        except ValueError:
+            raise UsageError(f'invalid value "{value}" for -{flag.name}: parse error') from None
+        if number < 1:
+            raise UsageError(f'invalid value "{value}" for -{flag.name}: must be at least 1')
+        setattr(opts, _attr(flag.name), number)
+    else:
+        setattr(opts, _attr(flag.name), value)
+
+
+def print_usage(stream: object = None) -> None:
+    print(usage(), end="", file=stream or sys.stdout)  # type: ignore[call-overload]

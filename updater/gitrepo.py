@@ -1,0 +1,405 @@
+"""The git side, through GitPython over the git CLI: read the checkout, build a commit, push.
+
+Commits are built with a temporary index (`GIT_INDEX_FILE`) and `git commit-tree`, so the user's
+index, HEAD and branches stay untouched until the commit exists: a failure before that leaves the
+checkout exactly as it was. `commit.gpgsign` is honoured by passing -S when the config asks for it
+(commit-tree does not read that setting itself).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import IO, TYPE_CHECKING, Any
+
+from updater import log
+from updater.credentials import config_env
+from updater.errors import GitError
+from updater.redact import redact
+
+if TYPE_CHECKING:
+    import git
+
+DEFAULT_NAME = "CI"
+DEFAULT_EMAIL = "ci@example.com"
+_TRUE = {"true", "yes", "on", "1"}
+BACKUP_PREFIX = "refs/update-gitops-repo/previous/"
+
+
+def _trust_every_checkout() -> None:
+    """A mounted checkout owned by another uid (docker run, OpenShift) must just work.
+
+    safe.directory is only read from protected config; command-scope config (GIT_CONFIG_* in the
+    environment) counts as protected, and it reaches every git child without touching any file.
+    """
+    if os.environ.get("UPDATE_GITOPS_REPO_SAFE_DIRECTORY_SET") == "1":
+        return
+    os.environ.update(config_env({"safe.directory": "*"}))
+    os.environ["UPDATE_GITOPS_REPO_SAFE_DIRECTORY_SET"] = "1"
+    # Never wait for a password prompt in CI.
+    os.environ["GIT_TERMINAL_PROMPT"] = "0"
+
+
+@dataclass
+class RepoState:
+    top: str  # absolute path of the working tree's top
+    git_dir: str
+    prefix: str  # working dir relative to top, "" or "a/b/" (with trailing slash)
+    head: str | None  # commit sha, None on an unborn branch
+    branch: str | None  # current branch name, None when HEAD is detached
+    shallow: bool
+    origin_url: str | None = field(repr=False)
+    config: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def gpgsign(self) -> bool:
+        return self.config.get("commit.gpgsign", "").lower() in _TRUE
+
+
+@dataclass(frozen=True)
+class PushResult:
+    ok: bool
+    rejected_stale: bool  # the remote moved on: fetch, rebuild, retry
+    message: str
+
+
+# Wordings that mean "the branch moved under you", from git itself, GitHub, GitLab and Bitbucket.
+_STALE_MARKERS = (
+    "non-fast-forward",
+    "fetch first",
+    "[rejected]",
+    "cannot lock ref",
+    "incorrect old value provided",
+    "failed to update ref",
+    "stale info",
+    "failed to lock",
+    "updates were rejected because the remote contains work",
+    "tip of your current branch is behind",
+    "the remote end hung up unexpectedly; ref changed",
+    "is at ",  # "... is at X but expected Y" (GitHub, git's ref transaction)
+    "has been updated since",
+)
+_HOOK_MARKERS = ("hook declined", "protected branch", "pre-receive hook", "gh006", "gl-hook", "you are not allowed")
+_AUTH_MARKERS = (
+    "authentication failed",
+    "terminal prompts disabled",
+    "could not read username",
+    "could not read password",
+    "invalid username or password",
+    "http basic: access denied",
+    "the requested url returned error: 401",
+    "the requested url returned error: 403",
+    "permission denied",
+)
+
+
+class Git:
+    """One repository, found from the working dir upwards."""
+
+    def __init__(self, workdir: str) -> None:
+        _trust_every_checkout()
+        import git as gitpython  # imported here: -help and -compile-only never pay for it
+
+        self._errors = gitpython.exc
+        try:
+            self.repo: git.Repo = gitpython.Repo(workdir, search_parent_directories=True)
+        except (gitpython.exc.InvalidGitRepositoryError, gitpython.exc.NoSuchPathError):
+            raise GitError(
+                f"{os.path.abspath(workdir)} is not inside a git repository: run in a checkout of the GitOps "
+                "repository (or use -compile-only)"
+            ) from None
+        if self.repo.bare or self.repo.working_tree_dir is None:
+            raise GitError(f"{workdir} is a bare repository: the tool needs a checkout with a working tree")
+        self.workdir = os.path.realpath(workdir)
+
+    # -- running git ---------------------------------------------------------------------------
+
+    def run(
+        self,
+        *args: str,
+        env: Mapping[str, str] | None = None,
+        stdin: bytes | None = None,
+        check: bool = True,
+        raw: bool = False,
+    ) -> tuple[int, Any, str]:
+        """Run `git args...` at the top of the working tree; returns (status, stdout, stderr)."""
+        log.debug("git " + " ".join(args))
+        istream: IO[bytes] | None = None
+        if stdin is not None:
+            istream = tempfile.TemporaryFile()
+            istream.write(stdin)
+            istream.seek(0)
+        try:
+            status, out, err = self.repo.git.execute(
+                ["git", *args],
+                env=dict(env) if env else None,
+                istream=istream,
+                with_extended_output=True,
+                with_exceptions=False,
+                stdout_as_string=not raw,
+                strip_newline_in_stdout=False,
+            )
+        except self._errors.GitCommandNotFound:
+            raise GitError("git is not installed or not on PATH") from None
+        finally:
+            if istream is not None:
+                istream.close()
+        err = err if isinstance(err, str) else err.decode("utf-8", "replace")
+        if check and status != 0:
+            raise GitError(redact(f"git {args[0]} failed: {_last_line(err) or f'exit status {status}'}"))
+        return status, out, err
+
+    def out(self, *args: str, env: Mapping[str, str] | None = None, stdin: bytes | None = None) -> str:
+        text: str = self.run(*args, env=env, stdin=stdin)[1]
+        return text.strip()
+
+    # -- reading the checkout -------------------------------------------------------------------
+
+    def state(self) -> RepoState:
+        top = os.path.realpath(str(self.repo.working_tree_dir))
+        git_dir = os.path.realpath(self.repo.git_dir)
+        rel = os.path.relpath(self.workdir, top)
+        prefix = "" if rel == "." else rel.replace(os.sep, "/") + "/"
+        status, head, _ = self.run("rev-parse", "-q", "--verify", "HEAD^{commit}", check=False)
+        status_b, branch, _ = self.run("symbolic-ref", "-q", "--short", "HEAD", check=False)
+        _, cfg, _ = self.run(
+            "config", "-z", "--get-regexp", r"^(user\.name|user\.email|commit\.gpgsign|remote\.origin\.url)$",
+            check=False,
+        )
+        config: dict[str, str] = {}
+        for entry in str(cfg).split("\0"):
+            if entry:
+                key, _, value = entry.partition("\n")
+                config[key.lower()] = value  # last one wins, as git does
+        return RepoState(
+            top=top,
+            git_dir=git_dir,
+            prefix=prefix,
+            head=head.strip() if status == 0 else None,
+            branch=branch.strip() if status_b == 0 else None,
+            shallow=os.path.exists(os.path.join(git_dir, "shallow")),
+            origin_url=config.get("remote.origin.url"),
+            config=config,
+        )
+
+    def identity_env(self, state: RepoState) -> dict[str, str]:
+        """CI <ci@example.com> unless git config (or the environment) already names someone."""
+        env: dict[str, str] = {}
+        if not state.config.get("user.name"):
+            for var in ("GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"):
+                env[var] = os.environ.get(var) or DEFAULT_NAME
+        if not state.config.get("user.email"):
+            for var in ("GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"):
+                env[var] = os.environ.get(var) or DEFAULT_EMAIL
+        return env
+
+    # -- building commits -----------------------------------------------------------------------
+
+    def temp_index(self, state: RepoState, from_tree: str | None = None) -> str:
+        """A private copy of the index (or an index of `from_tree`): the user's stays untouched."""
+        fd, path = tempfile.mkstemp(prefix="update-gitops-repo.", suffix=".index", dir=state.git_dir)
+        os.close(fd)
+        real_index = os.path.join(state.git_dir, "index")
+        if from_tree is None and os.path.exists(real_index):
+            shutil.copyfile(real_index, path)
+        else:
+            os.unlink(path)  # read-tree wants to create it
+            if from_tree or state.head:
+                self.run("read-tree", from_tree or str(state.head), env={"GIT_INDEX_FILE": path})
+        return path
+
+    def stage_worktree(self, index: str, outputs: Sequence[str]) -> str:
+        """Stage outputs and tracked modifications into `index`; returns the tree sha."""
+        env = {"GIT_INDEX_FILE": index}
+        if outputs:
+            # -f: an output is meant to be committed even if a .gitignore pattern happens to match it.
+            paths = b"".join(p.encode() + b"\0" for p in outputs)
+            self.run("add", "-f", "--pathspec-from-file=-", "--pathspec-file-nul", env=env, stdin=paths)
+        self.run("add", "-u", "--", ":/", env=env)
+        return self.out("write-tree", env=env)
+
+    def tree_of(self, commit: str | None) -> str | None:
+        if commit is None:
+            return None
+        return self.out("rev-parse", f"{commit}^{{tree}}")
+
+    def commit_tree(self, state: RepoState, tree: str, parent: str | None, message: str) -> str:
+        args = ["commit-tree", tree]
+        if parent:
+            args += ["-p", parent]
+        if state.gpgsign:
+            args.append("-S")
+        args += ["-F", "-"]
+        status, out, err = self.run(*args, env=self.identity_env(state), stdin=message.encode(), check=False)
+        if status != 0:
+            hint = " (commit.gpgsign is set: is the signing key available?)" if state.gpgsign else ""
+            raise GitError(redact(f"git could not create the commit: {_last_line(err)}{hint}"))
+        return str(out).strip()
+
+    def adopt(self, state: RepoState, branch: str, commit: str, index: str | None) -> str | None:
+        """Point `branch` at `commit`, check it out (HEAD, index) without touching the files.
+
+        An existing local branch whose commits would become unreachable is kept under
+        refs/update-gitops-repo/previous/<branch>; that ref name is returned.
+        """
+        ref = f"refs/heads/{branch}"
+        backup = None
+        status, old, _ = self.run("rev-parse", "-q", "--verify", f"{ref}^{{commit}}", check=False)
+        old = old.strip() if status == 0 else ""
+        if old and old != state.head:
+            merged, _, _ = self.run("merge-base", "--is-ancestor", old, commit, check=False)
+            if merged != 0:
+                backup = BACKUP_PREFIX + branch
+                self.run("update-ref", backup, old)
+        self.run("update-ref", "-m", "update-gitops-repo: commit", ref, commit)
+        self.run("symbolic-ref", "-m", "update-gitops-repo: switch", "HEAD", ref)
+        if index is not None:
+            os.replace(index, os.path.join(state.git_dir, "index"))
+        return backup
+
+    # -- talking to origin ----------------------------------------------------------------------
+
+    def push(self, commit: str, branch: str, *, force: bool, env: Mapping[str, str]) -> PushResult:
+        refspec = f"{'+' if force else ''}{commit}:refs/heads/{branch}"
+        status, out, err = self.run("push", "--porcelain", "origin", refspec, env=env, check=False)
+        text = f"{out}\n{err}"
+        if status == 0:
+            return PushResult(True, False, "")
+        lowered = text.lower()
+        if any(m in lowered for m in _HOOK_MARKERS):
+            return PushResult(False, False, _explain_hook(text, branch))
+        if any(m in lowered for m in _AUTH_MARKERS):
+            return PushResult(False, False, f"origin refused the credentials ({_auth_line(text)})")
+        if any(m in lowered for m in _STALE_MARKERS):
+            return PushResult(False, True, _last_line(text))
+        return PushResult(False, False, _last_line(err) or _last_line(str(out)) or f"exit status {status}")
+
+    def fetch_branch(self, branch: str, *, env: Mapping[str, str], shallow: bool) -> str | None:
+        """Fetch origin's `branch`; its tip sha, or None when origin has no such branch."""
+        args = ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head"]
+        if shallow:
+            args.append("--depth=1")
+        tracking = f"refs/update-gitops-repo/remote/{branch}"
+        status, _, err = self.run(*args, "origin", f"+refs/heads/{branch}:{tracking}", env=env, check=False)
+        if status != 0:
+            if "couldn't find remote ref" in err.lower():
+                return None
+            raise GitError(redact(f"fetching {branch} from origin failed: {_auth_line(err)}"))
+        return self.out("rev-parse", tracking)
+
+    def remote_default_branch(self, *, env: Mapping[str, str]) -> str | None:
+        status, out, _ = self.run("ls-remote", "--symref", "origin", "HEAD", env=env, check=False)
+        if status != 0:
+            return None
+        for line in str(out).splitlines():
+            if line.startswith("ref: refs/heads/") and line.endswith("\tHEAD"):
+                return line[len("ref: refs/heads/") : -len("\tHEAD")]
+        return None
+
+    # -- re-rendering on another commit (push races) -------------------------------------------
+
+    def list_tree(self, commit: str, prefix: str) -> list[str]:
+        args = ["ls-tree", "-r", "-z", "--full-tree", "--name-only", commit]
+        if prefix:
+            args += ["--", prefix]
+        return [p for p in str(self.run(*args)[1]).split("\0") if p]
+
+    def read_blobs(self, commit: str, paths: Iterable[str]) -> dict[str, bytes | None]:
+        """Contents of `commit:path` for each path in one `cat-file --batch`; None where missing."""
+        paths = list(paths)
+        if not paths:
+            return {}
+        request = b"".join(f"{commit}:{p}\n".encode() for p in paths)
+        data: bytes = self.run("cat-file", "--batch", stdin=request, raw=True)[1]
+        result: dict[str, bytes | None] = {}
+        pos = 0
+        for path in paths:
+            end = data.index(b"\n", pos)
+            head = data[pos:end].split()
+            pos = end + 1
+            if len(head) == 2 and head[1] == b"missing":
+                result[path] = None
+                continue
+            size = int(head[2])
+            result[path] = data[pos : pos + size] if head[1] == b"blob" else None
+            pos += size + 1
+        return result
+
+    def write_blobs(self, contents: Sequence[bytes]) -> list[str]:
+        """Store blobs with one `hash-object --stdin-paths` over temp files; returns their shas."""
+        if not contents:
+            return []
+        with tempfile.TemporaryDirectory(prefix="update-gitops-repo.") as tmp:
+            names = []
+            for i, blob in enumerate(contents):
+                name = os.path.join(tmp, str(i))
+                with open(name, "wb") as fh:
+                    fh.write(blob)
+                names.append(name)
+            out = self.out("hash-object", "-w", "--no-filters", "--stdin-paths", stdin="\n".join(names).encode())
+        return out.split()
+
+    def changed_entries(self, old: str | None, new: str) -> list[tuple[str, str, str]]:
+        """(mode, sha, path) of every path that differs between two commits; mode 0 = deleted."""
+        if old is None:
+            args = ["ls-tree", "-r", "-z", "--full-tree", new]
+            entries = []
+            for item in str(self.run(*args)[1]).split("\0"):
+                if item:
+                    meta, path = item.split("\t", 1)
+                    mode, _, sha = meta.split()
+                    entries.append((mode, sha, path))
+            return entries
+        out = str(self.run("diff-tree", "-r", "-z", "--no-renames", old, new)[1])
+        fields = out.split("\0")
+        entries = []
+        for i in range(0, len(fields) - 1, 2):
+            meta, path = fields[i], fields[i + 1]
+            if not meta:
+                continue
+            parts = meta.lstrip(":").split()
+            new_mode, new_sha = parts[1], parts[3]
+            entries.append((new_mode, new_sha, path))
+        return entries
+
+    def update_index(self, index: str, entries: Iterable[tuple[str, str, str]]) -> str:
+        """Apply (mode, sha, path) entries to `index` and return the resulting tree."""
+        lines = []
+        for mode, sha, path in entries:
+            if mode == "000000":
+                lines.append(f"0 {'0' * 40}\t{path}\0")
+            else:
+                lines.append(f"{mode} {sha}\t{path}\0")
+        env = {"GIT_INDEX_FILE": index}
+        if lines:
+            self.run("update-index", "-z", "--index-info", env=env, stdin="".join(lines).encode())
+        return self.out("write-tree", env=env)
+
+    def reset_keep(self, commit: str) -> None:
+        """Move the checked-out branch's files to `commit` (after a retry built it elsewhere)."""
+        self.run("reset", "-q", "--keep", commit)
+
+
+def _last_line(text: str) -> str:
+    lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
+    return redact(lines[-1]) if lines else ""
+
+
+def _auth_line(text: str) -> str:
+    for line in str(text).splitlines():
+        low = line.lower()
+        if any(m in low for m in _AUTH_MARKERS) or line.startswith("fatal:"):
+            return redact(line.strip())
+    return _last_line(text)
+
+
+def _explain_hook(text: str, branch: str) -> str:
+    details = [ln.strip() for ln in text.splitlines() if ln.strip().startswith("remote:") and ln.strip() != "remote:"]
+    reason = redact(details[0].removeprefix("remote:").strip()) if details else _last_line(text)
+    return (
+        f"origin refused the push to {branch} ({reason}): the branch is protected; push to another -branch "
+        "and open a pull request instead"
+    )

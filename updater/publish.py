@@ -1,0 +1,151 @@
+"""Commit the rendered outputs on the branch and push it, converging when others push too.
+
+The first commit is built from the working tree. When origin rejects the push because the branch
+moved (another pipeline, or a branch left by an earlier run), the new tip is fetched, the templates
+are rendered again *on that tip* with the same substitutions, the user's other tracked edits are
+carried over, and the push is retried with bounded, jittered back-off. Re-rendering instead of
+rebasing means two writers of the same file never conflict: the last one wins with a complete file.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from updater import log
+from updater.errors import GitError
+from updater.gitrepo import Git, RepoState
+from updater.templates import Selector, output_path, select
+
+# Renders one template's bytes into its output's bytes (same argv, values, header as the first run).
+RenderFn = Callable[[str, bytes], bytes]
+
+
+@dataclass
+class Published:
+    commit: str  # what the branch points at on origin now
+    pushed: bool  # False when origin already had exactly this change
+    attempts: int
+
+
+@dataclass
+class LocalCommit:
+    commit: str
+    parent: str | None
+    outputs: list[str]  # relative to the repository top
+
+
+def commit_worktree(
+    git: Git, state: RepoState, outputs: Sequence[str], message: str, branch: str
+) -> tuple[LocalCommit | None, str | None]:
+    """Stage outputs + tracked edits, commit on HEAD, check the branch out. None when nothing changed.
+
+    Returns the commit and, when an older local branch of that name had to be set aside, its backup ref.
+    """
+    top_outputs = [state.prefix + p for p in outputs]
+    index = git.temp_index(state)
+    try:
+        tree = git.stage_worktree(index, top_outputs)
+        if tree == git.tree_of(state.head):
+            return None, None
+        commit = git.commit_tree(state, tree, state.head, message)
+        backup = git.adopt(state, branch, commit, index)
+    finally:
+        if os.path.exists(index):
+            os.unlink(index)
+    return LocalCommit(commit, state.head, top_outputs), backup
+
+
+def push_converging(
+    git: Git,
+    state: RepoState,
+    local: LocalCommit,
+    *,
+    branch: str,
+    message: str,
+    selector: Selector,
+    render: RenderFn,
+    auth_env: Mapping[str, str],
+    force: bool,
+    attempts: int,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Published:
+    commit = local.commit
+    for attempt in range(1, attempts + 1):
+        log.debug(f"push {commit[:12]} to origin/{branch} (attempt {attempt}/{attempts})")
+        result = git.push(commit, branch, force=force, env=auth_env)
+        if result.ok:
+            return Published(commit, True, attempt)
+        if not result.rejected_stale or force:
+            raise GitError(f"push to origin/{branch} failed: {result.message}. The commit is kept locally on {branch}")
+        if attempt == attempts:
+            break
+        tip = git.fetch_branch(branch, env=auth_env, shallow=state.shallow)
+        if tip is None:
+            raise GitError(f"push to origin/{branch} was rejected ({result.message}) but origin has no such branch")
+        rebuilt = rebuild_on(git, state, local, tip, message=message, selector=selector, render=render)
+        if rebuilt is None:
+            log.info(f"origin/{branch} already has this change ({tip[:12]})")
+            _move_checkout(git, tip)
+            return Published(tip, False, attempt)
+        commit = rebuilt
+        _move_checkout(git, commit)
+        # Full jitter: concurrent writers spread out instead of colliding again in lock-step.
+        delay = random.uniform(0, min(4.0, 0.1 * 2**attempt))
+        log.info(f"origin/{branch} moved on; re-rendered on {tip[:12]}, retrying the push in {delay:.1f}s")
+        sleep(delay)
+    raise GitError(
+        f"push to origin/{branch} was still rejected after {attempts} attempts because other pushes keep "
+        f"moving it; the commit is kept locally on {branch}; rerun, or raise -push-attempts"
+    )
+
+
+def rebuild_on(
+    git: Git,
+    state: RepoState,
+    local: LocalCommit,
+    tip: str,
+    *,
+    message: str,
+    selector: Selector,
+    render: RenderFn,
+) -> str | None:
+    """Our change re-made on `tip`: templates rendered from tip's tree plus the user's other edits.
+
+    Returns the new commit, or None when tip already contains exactly this change.
+    """
+    prefix = state.prefix
+    in_tree = git.list_tree(tip, prefix.rstrip("/"))
+    templates = select((p[len(prefix) :] for p in in_tree if p.startswith(prefix)), selector)
+    blobs = git.read_blobs(tip, [prefix + t for t in templates])
+    rendered: dict[str, bytes] = {}
+    for rel in templates:
+        raw = blobs.get(prefix + rel)
+        if raw is not None:
+            rendered[prefix + output_path(rel)] = render(rel, raw)
+    current = git.read_blobs(tip, list(rendered))
+    changed = {path: data for path, data in rendered.items() if current.get(path) != data}
+    shas = git.write_blobs(list(changed.values()))
+    entries = [("100644", sha, path) for path, sha in zip(changed, shas, strict=True)]
+    # The user's own edits to tracked files (not outputs) travel with the change.
+    ours = set(rendered) | set(local.outputs)
+    entries += [e for e in git.changed_entries(local.parent, local.commit) if e[2] not in ours]
+    index = git.temp_index(state, from_tree=tip)
+    try:
+        tree = git.update_index(index, entries)
+    finally:
+        if os.path.exists(index):
+            os.unlink(index)
+    if tree == git.tree_of(tip):
+        return None
+    return git.commit_tree(state, tree, tip, message)
+
+
+def _move_checkout(git: Git, commit: str) -> None:
+    try:
+        git.reset_keep(commit)
+    except GitError as exc:
+        log.warn(f"the checkout could not be moved to {commit[:12]} ({exc}); the branch on origin is correct")
