@@ -90,7 +90,10 @@ exit $status
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    """os.environ without git, credential, proxy and locale variables, plus `extra`."""
+    """os.environ without git, credential, proxy and locale variables, plus `extra`.
+
+    HOME is dropped too (git then reads no global config); make_home() gives a HOME to use instead.
+    """
     env = {k: v for k, v in os.environ.items() if k not in _DROP_ENV and not k.startswith(_DROP_ENV_PREFIXES)}
     env.update({"LC_ALL": "C", "LANG": "C", "GIT_CONFIG_NOSYSTEM": "1", "GIT_TERMINAL_PROMPT": "0"})
     env.update(extra)
@@ -395,7 +398,8 @@ class GitServer:
     Credentials: exact (user, token) pairs (`allow`), tokens accepted with any username (`allow_token`),
     and refused tokens (`refuse`: 401 whatever else says, e.g. revoked or expired). By default any
     username with DEFAULT_TOKEN is accepted. `anonymous_read=True` lets clones/fetches through without
-    credentials (a public repo); pushes always need them.
+    credentials (a public repo); pushes always need them. `accept_bearer=True` also takes
+    `Authorization: Bearer <token>` for any accepted token (Bitbucket Server/DC HTTP access tokens).
     """
 
     def __init__(
@@ -406,6 +410,7 @@ class GitServer:
         any_user_tokens: Iterable[str] = (DEFAULT_TOKEN,),
         anonymous_read: bool = False,
         accept_bearer: bool = False,
+        port: int = 0,
     ) -> None:
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if root is None:
@@ -426,13 +431,14 @@ class GitServer:
         self.accept_bearer = accept_bearer
         self.log: list[LogEntry] = []
         self._restore_credentials()
+        self._port = port  # 0: any free port
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
     def start(self) -> GitServer:
-        httpd = _HTTPServer(("127.0.0.1", 0), _Handler)
+        httpd = _HTTPServer(("127.0.0.1", self._port), _Handler)
         httpd.git = self
         self._httpd = httpd
         self._thread = threading.Thread(target=httpd.serve_forever, name="gitserver", daemon=True)

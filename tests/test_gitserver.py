@@ -257,11 +257,24 @@ def test_anonymous_read_allows_clone_but_push_needs_a_token(git_server: GitServe
     assert git_server.requests()[-1].status == 401
 
 
+def test_bearer_tokens_only_when_enabled(git_server: GitServer, tmp_path: Path) -> None:
+    url = git_server.create_repo("scm/PROJ/repo")
+    bearer = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "http.extraHeader"}
+    bearer["GIT_CONFIG_VALUE_0"] = f"Authorization: Bearer {DEFAULT_TOKEN}"
+    with pytest.raises(AssertionError, match="terminal prompts disabled"):
+        clone(url, tmp_path / "off", env=clean_env(**bearer))
+    git_server.accept_bearer = True
+    clone(url, tmp_path / "on", env=clean_env(**bearer))
+    last = git_server.requests()[-1]
+    assert (last.auth_scheme, last.user, last.authorized) == ("bearer", None, True)
+
+
 def test_reset_leaves_no_repos_log_or_credential_changes(git_server_session: GitServer) -> None:
     git_server_session.reset()
     git_server_session.create_repo("owner/repo")
     git_server_session.refuse(DEFAULT_TOKEN)
     git_server_session.anonymous_read = True
+    git_server_session.accept_bearer = True
     run_git("ls-remote", git_server_session.repo_url("owner/repo"), check=False)
     assert git_server_session.log
 
@@ -269,7 +282,7 @@ def test_reset_leaves_no_repos_log_or_credential_changes(git_server_session: Git
     assert list(git_server_session.root.iterdir()) == []
     assert git_server_session.log == []
     assert git_server_session.accepts("anyone", DEFAULT_TOKEN)
-    assert not git_server_session.anonymous_read
+    assert not git_server_session.anonymous_read and not git_server_session.accept_bearer
 
 
 def test_seeded_repos_are_byte_exact_and_reproducible(git_server: GitServer) -> None:
