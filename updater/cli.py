@@ -12,10 +12,24 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from updater import flags, log
 from updater.errors import EXIT_OK, EXIT_USAGE, GitError, UpdaterError, UsageError, exit_code_for
 from updater.results import FileResult, PullRequestResult, Result, emit
+
+if TYPE_CHECKING:
+    from updater.credentials import Credential
+    from updater.gitrepo import Git
+    from updater.remote import Origin
+    from updater.render import Rendered
+
+
+def pull_request_title(message: str) -> str:
+    from updater.pull_request import title_of
+
+    return title_of(message)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -57,6 +71,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     return result.exit_code
 
 
+@dataclass
+class Remote:
+    """origin, the provider serving it, and how git authenticates to it: settled before any write."""
+
+    origin: Origin
+    provider: str
+    credential: Credential | None
+    auth_env: dict[str, str]
+
+
 def run(opts: flags.Options, argv: list[str], result: Result) -> None:
     from updater import render, templates
 
@@ -67,8 +91,8 @@ def run(opts: flags.Options, argv: list[str], result: Result) -> None:
     selector = templates.Selector(templates.check_pattern(opts.filepath))
     workdir = os.getcwd()
 
-    # Git is opened first so that a wrong directory fails before anything is written.
-    git = state = None
+    # Everything that can be checked is checked before anything is written.
+    git = state = remote = None
     if opts.compile_only:
         boundary = _repository_top(workdir) or workdir
     else:
@@ -77,21 +101,19 @@ def run(opts: flags.Options, argv: list[str], result: Result) -> None:
         git = Git(workdir)
         state = git.state()
         boundary = state.top
-        if state.origin_url is None and not opts.dry_run:
-            raise GitError("the repository has no remote named origin: add it with 'git remote add origin URL'")
+        if not opts.dry_run:
+            remote = _remote(opts, state.origin_url)
 
     # Find templates.
     found = templates.find_in_directory(workdir, selector)
     if not found:
         log.info(f"no templates found{' matching ' + opts.filepath if opts.filepath else ''}; nothing to do")
         return
-    # Render (all in memory: one bad template means nothing is written).
+    # Render, all in memory first: one bad template means nothing is written.
     workspace = render.Workspace(workdir, boundary)
     header_argv = argv if opts.header else None
     missing_default = opts.missing_key == "default"
-    rendered = render.render_all(
-        workspace, found, opts.substitute, argv=header_argv, missing_default=missing_default
-    )
+    rendered = render.render_all(workspace, found, opts.substitute, argv=header_argv, missing_default=missing_default)
     result.files = [FileResult(r.template, r.output, r.changed) for r in rendered]
     for item in rendered:
         log.debug(f"{item.template} → {item.output}{'' if item.changed else ' (unchanged)'}")
@@ -109,16 +131,16 @@ def run(opts: flags.Options, argv: list[str], result: Result) -> None:
     if opts.compile_only:
         result.operation, result.changed = "rendered", bool(changed)
         return
-    assert git is not None and state is not None
-    _publish(opts, git, state, workspace, rendered, result, branch, message, selector, header_argv)
+    assert git is not None and state is not None and remote is not None
 
+    def rerender(template: str, raw: bytes) -> bytes:
+        return render.render_bytes(
+            raw, opts.substitute, template=template, argv=header_argv, missing_default=missing_default
+        )
 
-def _publish(opts, git, state, workspace, rendered, result, branch, message, selector, header_argv) -> None:  # type: ignore[no-untyped-def]
-    from updater import publish, render
-    from updater.credentials import config_env, find_credential
-    from updater.remote import detect_provider, parse_origin
+    # Commit; if that fails the outputs are put back: nothing is lost.
+    from updater import publish
 
-    # Commit (the checkout is restored if this fails: nothing is lost).
     try:
         local, backup = publish.commit_worktree(git, state, [r.output for r in rendered], message, branch)
     except BaseException:
@@ -126,69 +148,83 @@ def _publish(opts, git, state, workspace, rendered, result, branch, message, sel
         raise
     if local is None:
         log.info("nothing changed: the outputs already match the repository; no commit, no push")
-        result.operation = "unchanged"
         return
-    result.changed, result.branch, result.commit = True, branch, local.commit
+    result.changed, result.branch, result.commit, result.operation = True, branch, local.commit, "committed"
     if backup:
         log.warn(f"local branch {branch} had other commits; they are kept as {backup}")
-    log.info(f"committed {local.commit[:12]} on {branch}: {message.splitlines()[0] if message else ''}")
+    log.info(f"committed {local.commit[:12]} on {branch}: {pull_request_title(message)}")
 
-    # Push.
-    origin = parse_origin(state.origin_url)
-    provider = opts.scm_provider or detect_provider(origin)
-    from providers import check_name
-
-    check_name(provider)
-    credential = find_credential(origin, provider, opts.token_file or None) if origin.is_http else None
-    git_settings: dict[str, str] = {}
-    if credential is not None and not origin.password:
-        git_settings.update(credential.git_env(provider))
-        log.debug(f"git authenticates with the token from {credential.source}")
-    if opts.ca_bundle:
-        git_settings["http.sslCAInfo"] = opts.ca_bundle
-    auth_env = config_env(git_settings) if git_settings else {}
-
-    def rerender(template: str, raw: bytes) -> bytes:
-        return render.render_bytes(
-            raw, opts.substitute, template=template, argv=header_argv, missing_default=opts.missing_key == "default"
-        )
-
+    # Push, converging with whoever else pushes to the branch.
     published = publish.push_converging(
-        git, state, local, branch=branch, message=message, selector=selector, render=rerender,
-        auth_env=auth_env, force=opts.force_push, attempts=opts.push_attempts,
+        git,
+        state,
+        local,
+        branch=branch,
+        message=message,
+        selector=selector,
+        render=rerender,
+        auth_env=remote.auth_env,
+        force=opts.force_push,
+        attempts=opts.push_attempts,
     )
-    result.commit, result.pushed = published.commit, published.pushed
-    result.operation = "pushed"
+    result.commit, result.pushed, result.operation = published.commit, published.pushed, "pushed"
     if published.pushed:
         log.info(f"pushed {published.commit[:12]} to origin/{branch}")
 
-    if not opts.create_pull_request:
-        return
-    _pull_request(opts, git, origin, provider, credential, auth_env, rendered, result, branch, message)
+    # Open or reuse the pull request (and merge it).
+    if opts.create_pull_request:
+        _pull_request(opts, git, remote, rendered, result, branch, message)
 
 
-def _pull_request(opts, git, origin, provider, credential, auth_env, rendered, result, branch, message) -> None:  # type: ignore[no-untyped-def]
+def _remote(opts: flags.Options, origin_url: str | None) -> Remote:
     import providers
-    from providers.base import ProviderConfig, PullRequestSpec, open_or_reuse
+    from updater.credentials import config_env, find_credential
+    from updater.remote import detect_provider, parse_origin
+
+    if origin_url is None:
+        raise GitError("the repository has no remote named origin: add it with 'git remote add origin URL'")
+    origin = parse_origin(origin_url)
+    provider = providers.check_name(opts.scm_provider or detect_provider(origin))
+    credential = find_credential(origin, provider, opts.token_file or None) if origin.is_http else None
+    settings: dict[str, str] = {}
+    if credential is not None and not origin.password:
+        settings.update(credential.git_env(provider))
+        log.debug(f"git authenticates to {origin.netloc} with the token from {credential.source}")
+    if opts.ca_bundle:
+        settings["http.sslCAInfo"] = opts.ca_bundle
+    return Remote(origin, provider, credential, config_env(settings) if settings else {})
+
+
+def _pull_request(
+    opts: flags.Options,
+    git: Git,
+    remote: Remote,
+    rendered: Sequence[Rendered],
+    result: Result,
+    branch: str,
+    message: str,
+) -> None:
+    import providers
+    from providers.base import Adapter, ProviderConfig, PullRequestSpec, open_or_reuse
     from updater import pull_request
 
     config = ProviderConfig(
-        origin=origin,
-        credential=credential,
+        origin=remote.origin,
+        credential=remote.credential,
         api_endpoint=opts.api_endpoint or None,
         ca_bundle=opts.ca_bundle or None,
         warn=log.warn,
         debug=log.debug,
     )
-    adapter = None
+    adapter: Adapter | None = None
 
-    def connect():  # type: ignore[no-untyped-def]
+    def connect() -> Adapter:
         nonlocal adapter
         if adapter is None:
-            adapter = providers.connect(provider, config)
+            adapter = providers.connect(remote.provider, config)
         return adapter
 
-    from_git = None if opts.base_branch else git.remote_default_branch(env=auth_env)
+    from_git = None if opts.base_branch else git.remote_default_branch(env=remote.auth_env)
     base = pull_request.resolve_base(opts.base_branch, from_git, lambda: connect().default_branch())
     if base == branch:
         log.warn(f"-branch {branch} is the base branch: the change is pushed there directly, no pull request")
@@ -230,18 +266,14 @@ def _repository_top(start: str) -> str | None:
         path = parent
 
 
-def _unified_diff(changed: Sequence[object]) -> str:
-    chunks = []
+def _unified_diff(changed: Sequence[Rendered]) -> str:
+    chunks: list[str] = []
     for item in changed:
-        previous: bytes | None = item.previous  # type: ignore[attr-defined]
-        content: bytes = item.content  # type: ignore[attr-defined]
-        output: str = item.output  # type: ignore[attr-defined]
-        old = (previous or b"").decode("utf-8", "replace").splitlines(keepends=True)
-        new = content.decode("utf-8", "replace").splitlines(keepends=True)
-        fromfile = f"a/{output}" if previous is not None else "/dev/null"
-        chunks.extend(difflib.unified_diff(old, new, fromfile, f"b/{output}"))
-        if chunks and not chunks[-1].endswith("\n"):
-            chunks[-1] += "\n\\ No newline at end of file\n"
+        old = (item.previous or b"").decode("utf-8", "replace").splitlines(keepends=True)
+        new = item.content.decode("utf-8", "replace").splitlines(keepends=True)
+        fromfile = f"a/{item.output}" if item.previous is not None else "/dev/null"
+        for line in difflib.unified_diff(old, new, fromfile, f"b/{item.output}"):
+            chunks.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
     return "".join(chunks)
 
 

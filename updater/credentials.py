@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import os
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -67,9 +68,9 @@ def _from_tool(token_file: str | None) -> Credential | None:
         if not secret:
             raise UsageError(f"-token-file {token_file} is empty")
         return Credential(secret, username, "token", f"-token-file {token_file}")
-    secret = _env("UPDATE_GITOPS_REPO_TOKEN")
-    if secret:
-        return Credential(secret, username, "token", "UPDATE_GITOPS_REPO_TOKEN")
+    env_secret = _env("UPDATE_GITOPS_REPO_TOKEN")
+    if env_secret:
+        return Credential(env_secret, username, "token", "UPDATE_GITOPS_REPO_TOKEN")
     return None
 
 
@@ -134,13 +135,13 @@ def git_credential_fill(origin: Origin) -> Credential | None:
     return Credential(secret, username, "token", "git credential helper")
 
 
-def config_env(settings: dict[str, str], base: dict[str, str] | None = None) -> dict[str, str]:
+def config_env(settings: Mapping[str, str], base: Mapping[str, str] | None = None) -> dict[str, str]:
     """git config passed as GIT_CONFIG_COUNT/KEY/VALUE: never on argv, never on disk.
 
     Appends to any GIT_CONFIG_* entries already present in `base`.
     """
-    base = os.environ if base is None else base
-    start = int(base.get("GIT_CONFIG_COUNT", "0") or 0)
+    source: Mapping[str, str] = os.environ if base is None else base
+    start = int(source.get("GIT_CONFIG_COUNT", "0") or 0)
     env: dict[str, str] = {}
     for offset, (key, value) in enumerate(settings.items()):
         env[f"GIT_CONFIG_KEY_{start + offset}"] = key

@@ -112,7 +112,19 @@ class Options:
 
     @property
     def effective_commit_message(self) -> str:
-        return self.commit_message or f"update templates for commit {self.git_revision}"
+        return cleanup_message(self.commit_message) or f"update templates for commit {self.git_revision}"
+
+
+def cleanup_message(message: str) -> str:
+    """git commit's default clean-up for a message given with -m: trailing spaces, blank runs, edges."""
+    lines = [line.rstrip() for line in message.splitlines()]
+    out: list[str] = []
+    for line in lines:
+        if line or (out and out[-1]):
+            out.append(line)
+    while out and not out[-1]:
+        out.pop()
+    return "\n".join(out) + "\n" if out else ""
 
 
 class HelpRequested(Exception):
@@ -221,7 +233,3 @@ def _set(opts: Options, flag: Flag, value: str) -> None:
         setattr(opts, _attr(flag.name), number)
     else:
         setattr(opts, _attr(flag.name), value)
-
-
-def print_usage(stream: object = None) -> None:
-    print(usage(), end="", file=stream or sys.stdout)  # type: ignore[call-overload]

@@ -13,7 +13,7 @@ import shutil
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from updater import log
 from updater.credentials import config_env
@@ -64,6 +64,7 @@ class PushResult:
     ok: bool
     rejected_stale: bool  # the remote moved on: fetch, rebuild, retry
     message: str
+    up_to_date: bool = False  # origin already had exactly this commit
 
 
 # Wordings that mean "the branch moved under you", from git itself, GitHub, GitLab and Bitbucket.
@@ -127,13 +128,13 @@ class Git:
     ) -> tuple[int, Any, str]:
         """Run `git args...` at the top of the working tree; returns (status, stdout, stderr)."""
         log.debug("git " + " ".join(args))
-        istream: IO[bytes] | None = None
+        istream: Any = None
         if stdin is not None:
             istream = tempfile.TemporaryFile()
             istream.write(stdin)
             istream.seek(0)
         try:
-            status, out, err = self.repo.git.execute(
+            status, out, err = self.repo.git.execute(  # type: ignore[call-overload,misc]
                 ["git", *args],
                 env=dict(env) if env else None,
                 istream=istream,
@@ -147,10 +148,10 @@ class Git:
         finally:
             if istream is not None:
                 istream.close()
-        err = err if isinstance(err, str) else err.decode("utf-8", "replace")
+        err_text = err if isinstance(err, str) else bytes(err).decode("utf-8", "replace")
         if check and status != 0:
-            raise GitError(redact(f"git {args[0]} failed: {_last_line(err) or f'exit status {status}'}"))
-        return status, out, err
+            raise GitError(redact(f"git {args[0]} failed: {_last_line(err_text) or f'exit status {status}'}"))
+        return int(status), out, err_text
 
     def out(self, *args: str, env: Mapping[str, str] | None = None, stdin: bytes | None = None) -> str:
         text: str = self.run(*args, env=env, stdin=stdin)[1]
@@ -267,7 +268,9 @@ class Git:
         status, out, err = self.run("push", "--porcelain", "origin", refspec, env=env, check=False)
         text = f"{out}\n{err}"
         if status == 0:
-            return PushResult(True, False, "")
+            # --porcelain flags a ref that needed no update with "=".
+            same = any(line.startswith("=\t") for line in str(out).splitlines())
+            return PushResult(True, False, "", up_to_date=same)
         lowered = text.lower()
         if any(m in lowered for m in _HOOK_MARKERS):
             return PushResult(False, False, _explain_hook(text, branch))

@@ -78,7 +78,7 @@ def push_converging(
         log.debug(f"push {commit[:12]} to origin/{branch} (attempt {attempt}/{attempts})")
         result = git.push(commit, branch, force=force, env=auth_env)
         if result.ok:
-            return Published(commit, True, attempt)
+            return Published(commit, not result.up_to_date, attempt)
         if not result.rejected_stale or force:
             raise GitError(f"push to origin/{branch} failed: {result.message}. The commit is kept locally on {branch}")
         if attempt == attempts:

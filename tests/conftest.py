@@ -1,0 +1,116 @@
+"""Shared fixtures: the real git server, fixture checkouts, and running the CLI as users do."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.gitserver import (  # noqa: F401  (pytest fixtures)
+    DEFAULT_TOKEN,
+    DEFAULT_USER,
+    GitServer,
+    clean_env,
+    clone,
+    copy_fixture,
+    git_server,
+    git_server_session,
+    make_home,
+    run_git,
+)
+
+TOOL = str(Path(sys.executable).parent / "update-gitops-repo")
+
+
+@dataclass
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
+    argv: list[str]
+
+    @property
+    def error_lines(self) -> list[str]:
+        return [ln for ln in self.stderr.splitlines() if ln.startswith("update-gitops-repo: error:")]
+
+
+def run_tool(
+    args: list[str], cwd: Path, env: Mapping[str, str] | None = None, timeout: float = 120
+) -> Run:
+    """Run the installed console script, as a pipeline step would: its own process, a given env."""
+    argv = [TOOL, *args]
+    done = subprocess.run(
+        argv,
+        cwd=cwd,
+        env=dict(env) if env is not None else clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    return Run(done.returncode, done.stdout, done.stderr, argv)
+
+
+@pytest.fixture
+def tool() -> Callable[..., Run]:
+    return run_tool
+
+
+def snapshot(checkout: Path) -> dict[str, object]:
+    """Everything a failed run must leave as it was: status, HEAD, refs, index, every file's hash."""
+    env = clean_env()
+
+    def git(*args: str) -> str:
+        return run_git(*args, cwd=checkout, env=env, check=False).stdout.decode()
+
+    files = {}
+    for path in sorted(checkout.rglob("*")):
+        if ".git" in path.relative_to(checkout).parts or not path.is_file():
+            continue
+        files[str(path.relative_to(checkout))] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return {
+        "status": git("status", "--porcelain=v1", "--untracked-files=all"),
+        "head": git("rev-parse", "HEAD"),
+        "symbolic": git("symbolic-ref", "-q", "HEAD"),
+        "refs": git("for-each-ref"),
+        # What is staged (the index's content, not its stat cache, which `git status` itself refreshes).
+        "index": git("ls-files", "--stage"),
+        "files": files,
+    }
+
+
+@pytest.fixture
+def hello_repo(git_server: GitServer) -> str:
+    """The Dispatch hello-world GitOps repository on the git server; returns its clone URL."""
+    return git_server.create_repo("acme/hello-world-gitops.git", copy_fixture("hello-world", _tmp()))
+
+
+def _tmp() -> Path:
+    import tempfile
+
+    return Path(tempfile.mkdtemp(prefix="fixture-")) / "tree"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # In-process tests must not pick up the developer's tokens or git identity.
+    for name in list(os.environ):
+        if name.startswith(("GIT_", "BITBUCKET_", "UPDATE_GITOPS_REPO_")) or name in (
+            "GITHUB_TOKEN",
+            "GH_TOKEN",
+            "GITLAB_TOKEN",
+            "CI_JOB_TOKEN",
+            "GITHUB_OUTPUT",
+            "GITHUB_API_URL",
+            "GITHUB_SERVER_URL",
+            "CI_API_V4_URL",
+            "CI_SERVER_HOST",
+            "CI_SERVER_URL",
+        ):
+            monkeypatch.delenv(name, raising=False)
