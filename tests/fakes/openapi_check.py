@@ -145,16 +145,27 @@ def _response(exchange: Exchange) -> WerkzeugOpenAPIResponse:
 
 
 def _describe(exc: BaseException) -> str:
-    """The exception and its causes, with the schema errors openapi-core nests inside them."""
+    """The exception and its causes, with the schema errors openapi-core nests inside them, kept short."""
     parts: list[str] = []
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        text = f"{type(current).__name__}: {current}".strip()
-        parts.append(text)
-        for schema_error in getattr(current, "schema_errors", ()) or ():
-            where = "/".join(str(p) for p in getattr(schema_error, "absolute_path", ()))
-            parts.append(f"[{where or '.'}] {getattr(schema_error, 'message', schema_error)}")
+        schema_errors = getattr(current, "schema_errors", None)
+        if schema_errors:
+            parts.append(type(current).__name__)
+            for error in schema_errors:
+                where = "/".join(str(p) for p in error.absolute_path) or "."
+                detail = _short(error.message)
+                if error.context:  # oneOf/anyOf: say why each alternative failed
+                    detail += " (" + "; ".join(sorted({_short(c.message) for c in error.context})) + ")"
+                parts.append(f"[{where}] {detail}")
+        elif not parts or type(current).__name__ not in parts[-1]:
+            parts.append(f"{type(current).__name__}: {_short(str(current))}")
         current = current.__cause__ or current.__context__
     return " | ".join(parts)
+
+
+def _short(text: str, limit: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

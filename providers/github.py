@@ -1,0 +1,315 @@
+"""GitHub and GitHub Enterprise Server, through PyGithub (imported only here).
+
+API calls per run, once the base branch is known: find (1) + create (1), plus one each for labels
+and reviewers when asked for; a rerun that reuses the open PR costs 1; update and merge 1 each.
+The repository object is lazy, so no request is spent fetching it unless the default branch is needed.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import urllib.parse
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
+
+import requests
+from github import Auth, Github, GithubException
+from github.PullRequest import PullRequest as GhPullRequest
+from github.Repository import Repository
+
+from providers.base import MergeMethod, ProviderConfig, PullRequest, PullRequestSpec
+from providers.http import make_retry
+from updater import redact
+from updater.errors import ProviderError
+from updater.remote import Origin
+
+PUBLIC_API = "https://api.github.com"
+_PUBLIC_HOSTS = frozenset({"github.com", "www.github.com"})
+T = TypeVar("T")
+
+
+def api_base(origin: Origin, override: str | None = None) -> str:
+    """The REST API root for this origin (spec §6), without a trailing slash."""
+    if override:
+        return override.rstrip("/")
+    # Inside GitHub Actions these name the server the workflow runs on, Enterprise included.
+    server, api = os.environ.get("GITHUB_SERVER_URL", ""), os.environ.get("GITHUB_API_URL", "")
+    if (
+        server
+        and api
+        and origin.host
+        and (urllib.parse.urlsplit(server).hostname or "").lower() == origin.host
+    ):
+        return api.rstrip("/")
+    if origin.host in _PUBLIC_HOSTS:
+        return PUBLIC_API
+    if not origin.host:
+        raise ProviderError(
+            "cannot derive the GitHub API endpoint from a local origin; pass -api-endpoint=https://HOST/api/v3"
+        )
+    return f"{origin.web_base}/api/v3"
+
+
+def repo_id(origin: Origin) -> str:
+    """owner/repo from the origin path."""
+    parts = [p for p in origin.path.split("/") if p]
+    if origin.scheme == "file" and len(parts) >= 2:
+        # A local mirror laid out as .../owner/repo.git: the last two parts name the repository.
+        parts = parts[-2:]
+    if len(parts) != 2:
+        raise ProviderError(
+            f"origin path '{origin.path}' is not owner/repo, which every GitHub repository URL has; "
+            "check the origin remote"
+        )
+    return "/".join(parts)
+
+
+def connect(config: ProviderConfig, *, backoff: float | None = None) -> GitHubAdapter:
+    if config.credential is None:
+        raise ProviderError(
+            f"no token for the GitHub API of {config.origin.host or 'this origin'}: set "
+            "UPDATE_GITOPS_REPO_TOKEN or GITHUB_TOKEN (GH_TOKEN and GH_ENTERPRISE_TOKEN are read too), "
+            "or store one for the host in ~/.git-credentials"
+        )
+    base = api_base(config.origin, config.api_endpoint)
+    full_name = repo_id(config.origin)
+    if backoff is None:
+        # Scaled to the deadline so a short deadline (tests, impatient CI) also waits briefly between tries.
+        backoff = min(0.5, config.deadline / 40)
+    client = Github(
+        auth=Auth.Token(config.credential.secret),
+        base_url=base,
+        retry=make_retry(config.deadline, backoff),
+        timeout=max(1, math.ceil(config.timeout)),
+        # PyGithub's default throttle sleeps ~1 s before every write; the retry policy handles limits.
+        seconds_between_requests=0,
+        seconds_between_writes=0,
+        verify=config.ca_bundle or True,
+        lazy=True,
+    )
+    return GitHubAdapter(config, client, base, full_name)
+
+
+class GitHubAdapter:
+    name = "github"
+
+    def __init__(self, config: ProviderConfig, client: Github, base: str, full_name: str) -> None:
+        self.config = config
+        self.client = client
+        self.api = base
+        self.full_name = full_name
+        self.owner = full_name.split("/", 1)[0]
+        self._repo: Repository = client.get_repo(full_name)  # lazy: no request yet
+
+    # -- the Adapter protocol -------------------------------------------------------------------
+
+    def default_branch(self) -> str:
+        self.config.debug(f"GitHub: GET repository {self.full_name} for its default branch")
+        branch: str = self._call("read the repository", lambda: self._repo.default_branch)
+        return branch
+
+    def find_open(self, head: str, base: str) -> PullRequest | None:
+        self.config.debug(f"GitHub: list open pull requests {self.owner}:{head} -> {base}")
+
+        def first() -> GhPullRequest | None:
+            # The server filters by owner:branch and base; the first page's first item is the answer.
+            pulls = self._repo.get_pulls(state="open", head=f"{self.owner}:{head}", base=base)
+            return next(iter(pulls), None)
+
+        found = self._call("list pull requests", first)
+        return _wrap(found) if found is not None else None
+
+    def create(self, spec: PullRequestSpec) -> PullRequest:
+        self.config.debug(f"GitHub: create pull request {spec.head} -> {spec.base}")
+        try:
+            created = self._create(spec, draft=spec.draft)
+        except GithubException as exc:
+            reason = _github_message(exc)
+            if exc.status == 422 and "a pull request already exists" in reason.lower():
+                # Opened by a concurrent run between our find and create: converge on it.
+                existing = self.find_open(spec.head, spec.base)
+                if existing is not None:
+                    return existing
+            if exc.status == 422 and spec.draft and "draft" in reason.lower():
+                self.config.warn(f"GitHub: {reason}; opening a regular (non-draft) pull request instead")
+                created = self._call("open the pull request", lambda: self._create(spec, draft=False))
+            else:
+                self._fail("open the pull request", exc)
+        pr = _wrap(created)
+        self._decorate(created, spec)
+        return pr
+
+    def update(self, pr: PullRequest, title: str, body: str) -> PullRequest:
+        self.config.debug(f"GitHub: update title/body of pull request #{pr.number}")
+        handle = self._handle(pr)
+        self._call(f"update pull request #{pr.number}", lambda: handle.edit(title=title, body=body))
+        return _wrap(handle)
+
+    def merge(self, pr: PullRequest, method: MergeMethod) -> None:
+        self.config.debug(f"GitHub: merge pull request #{pr.number} ({method})")
+        handle = self._handle(pr)
+        try:
+            result = handle.merge(merge_method=method)
+        except GithubException as exc:
+            if exc.status in (405, 409, 422):
+                raise ProviderError(_merge_refusal(pr.number, method, exc)) from None
+            self._fail(f"merge pull request #{pr.number}", exc)
+        except requests.RequestException as exc:
+            self._fail(f"merge pull request #{pr.number}", exc)
+        if not result.merged:
+            raise ProviderError(
+                f"GitHub did not merge pull request #{pr.number} ({method}): {_one_line(result.message)}"
+            )
+
+    # -- helpers ------------------------------------------------------------------------------------
+
+    def _create(self, spec: PullRequestSpec, draft: bool) -> GhPullRequest:
+        extra: dict[str, Any] = {"draft": True} if draft else {}
+        return self._repo.create_pull(
+            base=spec.base, head=spec.head, title=spec.title, body=spec.body, **extra
+        )
+
+    def _decorate(self, pr: GhPullRequest, spec: PullRequestSpec) -> None:
+        """Labels and reviewers are extras: a failure warns and the run goes on."""
+        if spec.labels:
+            try:
+                # The object form GitHub recommends (and its description requires); PyGithub's
+                # add_to_labels sends a bare array.
+                self.client.requester.requestJsonAndCheck(
+                    "POST", f"{pr.issue_url}/labels", input={"labels": list(spec.labels)}
+                )
+            except (GithubException, requests.RequestException) as exc:
+                self.config.warn(f"GitHub: could not add labels {', '.join(spec.labels)}: {_reason(exc)}")
+        if spec.reviewers:
+            # "org/team" names a team (by slug), anything else a user login.
+            users = [r for r in spec.reviewers if "/" not in r]
+            teams = [r.split("/", 1)[1] for r in spec.reviewers if "/" in r]
+            extra: dict[str, Any] = {}
+            if users:
+                extra["reviewers"] = users
+            if teams:
+                extra["team_reviewers"] = teams
+            try:
+                pr.create_review_request(**extra)
+            except (GithubException, requests.RequestException) as exc:
+                self.config.warn(
+                    f"GitHub: could not request reviews from {', '.join(spec.reviewers)}: {_reason(exc)}"
+                )
+
+    def _handle(self, pr: PullRequest) -> GhPullRequest:
+        if isinstance(pr.handle, GhPullRequest):
+            return pr.handle
+        got: GhPullRequest = self._call(
+            f"read pull request #{pr.number}", lambda: self._repo.get_pull(pr.number)
+        )
+        return got
+
+    def _call(self, action: str, fn: Callable[[], T]) -> T:
+        try:
+            return fn()
+        except (GithubException, requests.RequestException) as exc:
+            self._fail(action, exc)
+
+    def _fail(self, action: str, exc: Exception) -> NoReturn:
+        raise ProviderError(redact.redact(self._explain(action, exc))) from None
+
+    def _explain(self, action: str, exc: Exception) -> str:
+        where = f"{self.full_name} at {self.api}"
+        source = self.config.credential.source if self.config.credential else "the environment"
+        if isinstance(exc, requests.exceptions.SSLError):
+            return (
+                f"GitHub: TLS verification failed for {self.api} while trying to {action}; "
+                "provide the server's CA bundle (the CA bundle option or REQUESTS_CA_BUNDLE)"
+            )
+        if isinstance(exc, requests.RequestException):
+            return (
+                f"GitHub: cannot reach {self.api} to {action} ({type(exc).__name__}) even after retrying for "
+                f"up to {self.config.deadline:g}s; check -api-endpoint and the network"
+            )
+        assert isinstance(exc, GithubException)
+        status, reason = exc.status, _github_message(exc)
+        if status == 401:
+            return (
+                f"GitHub rejected the token from {source} (401 {reason}) for {self.api}: it is invalid, "
+                f"expired or revoked; set a valid token in {source}"
+            )
+        if status == 403:
+            if "rate limit" in reason.lower():
+                return (
+                    f"GitHub rate limit hit while trying to {action} and still in force after waiting up to "
+                    f"{self.config.deadline:g}s ({reason}); rerun later"
+                )
+            headers = exc.headers or {}
+            if any(k.lower() == "x-github-sso" for k in headers):
+                return (
+                    f"GitHub refused to {action} on {where}: the token from {source} is not authorised for "
+                    f"the organisation's SAML single sign-on; authorise it for SSO in the token settings"
+                )
+            return (
+                f"GitHub refused to {action} on {where} (403 {reason}): the token from {source} lacks the "
+                "scope or permission (classic token: repo scope; fine-grained: Pull requests and Contents "
+                "read/write), or the organisation requires SSO authorisation"
+            )
+        if status == 404:
+            return (
+                f"GitHub answered 404 Not Found trying to {action} on {where}: check the repository path "
+                f"(origin) and -api-endpoint, and that the token from {source} can see the repository"
+            )
+        if status == 429 or status >= 500:
+            return (
+                f"GitHub kept answering {status} ({reason}) trying to {action} on {self.api}; gave up after "
+                f"retrying for up to {self.config.deadline:g}s; rerun later"
+            )
+        return f"GitHub refused to {action} on {where} ({status}): {reason}"
+
+
+def _wrap(pr: GhPullRequest) -> PullRequest:
+    return PullRequest(number=pr.number, url=pr.html_url, title=pr.title, body=pr.body or "", handle=pr)
+
+
+def _merge_refusal(number: int, method: str, exc: GithubException) -> str:
+    reason = _github_message(exc)
+    low = reason.lower()
+    if "not allowed" in low and "merge" in low:
+        hint = "choose a merge method the repository allows (its settings, Pull Requests section)"
+    elif any(w in low for w in ("review", "status check", "protected", "rule", "signed", "linear history")):
+        hint = "the base branch's protection rules must be satisfied first (reviews, status checks)"
+    elif "draft" in low:
+        hint = "mark the pull request ready for review first"
+    elif exc.status == 409 or "modified" in low:
+        hint = "the branch changed during the merge; rerun"
+    elif "not mergeable" in low:
+        hint = "it conflicts with the base branch, or GitHub has not finished checking it; resolve and rerun"
+    else:
+        hint = "see the repository's merge settings and branch protection"
+    return f"GitHub refused to merge pull request #{number} with method {method}: {reason}; {hint}"
+
+
+def _github_message(exc: GithubException) -> str:
+    """GitHub's own words: the message plus each validation error's detail."""
+    data = exc.data if isinstance(exc.data, dict) else {}
+    message = str(data.get("message") or exc.message or f"HTTP {exc.status}")
+    details = []
+    for error in data.get("errors") or []:
+        if isinstance(error, dict):
+            detail = error.get("message") or " ".join(
+                str(error[k]) for k in ("resource", "field", "code") if error.get(k)
+            )
+            if detail:
+                details.append(str(detail))
+        elif error:
+            details.append(str(error))
+    if details:
+        message = f"{message}: {'; '.join(details)}"
+    return _one_line(message)
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, GithubException):
+        return f"{exc.status} {_github_message(exc)}"
+    return type(exc).__name__
+
+
+def _one_line(text: str | None) -> str:
+    return " ".join((text or "").split()).rstrip(".")
