@@ -220,7 +220,7 @@ class GitHubAdapter:
         if isinstance(exc, requests.exceptions.SSLError):
             return (
                 f"GitHub: TLS verification failed for {self.api} while trying to {action}; "
-                "provide the server's CA bundle (the CA bundle option or REQUESTS_CA_BUNDLE)"
+                "pass the server's CA certificates with -ca-bundle=FILE.pem"
             )
         if isinstance(exc, requests.RequestException):
             return (

@@ -18,8 +18,10 @@ import urllib3.util.retry
 from providers import github as gh_provider
 from providers.base import ProviderConfig, PullRequestSpec, open_or_reuse
 from providers.github import api_base, connect, repo_id
+from tests.conftest import run_tool
 from tests.fakes.github import FakeGitHub, Protection
 from tests.fakes.openapi_check import Allow, Exchange, validate_exchanges
+from tests.gitserver import DEFAULT_TOKEN, GitServer, clone, copy_fixture, make_home
 from updater.credentials import Credential
 from updater.errors import ProviderError
 from updater.remote import parse_origin
@@ -28,6 +30,11 @@ SLICE = Path(__file__).parent / "openapi" / "github-slice.json"
 TOKEN = "ghp_goodtoken1234567890"
 REPO = "acme/gitops"
 ORIGIN = "https://ghe.example.com/acme/gitops.git"
+HELLO = "acme/hello-world-gitops.git"
+IMAGE = (
+    "your-dockerhub-user/hello-world@sha256:e34351c0bbe7658da1441a80398d230481b6465fb375739941f1a144e340c567"
+)
+REV = "1b39bd0a4cf0b0dd1f1e2f32cbe0c7d1e2d3f4a5"
 
 # Statuses GitHub answers on every endpoint, which its description lists only for some operations.
 GITHUB_ALLOW = (
@@ -596,3 +603,66 @@ def test_module_does_not_import_pygithub_elsewhere() -> None:
     assert "from github import" in source
     for other in Path(gh_provider.__file__).parent.parent.glob("updater/*.py"):
         assert "import github" not in other.read_text() and "from github" not in other.read_text()
+
+
+# -- the CLI as a pipeline runs it: a subprocess against the real git server and this fake ------------------
+
+
+def test_cli_opens_then_reuses_then_merges_a_pull_request_on_github_enterprise(
+    git_server: GitServer, gh: FakeGitHub, tmp_path: Path
+) -> None:
+    url = git_server.create_repo(HELLO, copy_fixture("hello-world", tmp_path / "seed"))
+    gh.add_token(DEFAULT_TOKEN, login="tekton-bot")
+    # The fake reads branches from the very repository the git server pushes into.
+    gh.add_repo("acme/hello-world-gitops", git_dir=git_server.root / HELLO, collaborators=["alice"])
+    env = make_home(tmp_path, url, "tekton-bot", DEFAULT_TOKEN, style="tekton")
+    args = [f"-git-revision={REV}", f"-substitute=imageName={IMAGE}", f"-api-endpoint={gh.api_url}"]
+
+    first = run_tool([*args, "-labels=gitops"], clone(url, tmp_path / "one", detached=True, env=env), env)
+    assert first.returncode == 0, first.stderr
+    (pull,) = gh.pulls("acme/hello-world-gitops")
+    assert first.stdout == f"{gh.web_url}/acme/hello-world-gitops/pull/{pull.number}\n"
+    assert (pull.head, pull.base, pull.title) == (
+        f"update-to-commit-{REV}",
+        "main",
+        f"update templates for commit {REV}",
+    )
+    assert pull.labels == ["gitops"]
+    assert [e.method for e in gh.requests] == ["GET", "POST", "POST"]  # find, create, labels
+    assert DEFAULT_TOKEN not in first.stderr
+
+    gh.requests.clear()
+    again = run_tool(
+        [*args, "-merge-pull-request", "-merge-method=squash"],
+        clone(url, tmp_path / "two", detached=True, env=env),
+        env,
+    )
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == first.stdout
+    assert [e.method for e in gh.requests] == ["GET", "PUT"]  # reuse, merge
+    assert pull.merged and pull.merge_method == "squash"
+
+
+def test_cli_reports_a_refused_merge_in_one_line(
+    git_server: GitServer, gh: FakeGitHub, tmp_path: Path
+) -> None:
+    url = git_server.create_repo(HELLO, copy_fixture("hello-world", tmp_path / "seed"))
+    gh.add_token(DEFAULT_TOKEN)
+    gh.add_repo(
+        "acme/hello-world-gitops", git_dir=git_server.root / HELLO, protection={"main": Protection(1)}
+    )
+    env = make_home(tmp_path, url, "tekton-bot", DEFAULT_TOKEN, style="tekton")
+    run = run_tool(
+        [
+            f"-git-revision={REV}",
+            f"-substitute=imageName={IMAGE}",
+            f"-api-endpoint={gh.api_url}",
+            "-merge-pull-request",
+        ],
+        clone(url, tmp_path / "co", detached=True, env=env),
+        env,
+    )
+    assert run.returncode == 1
+    (line,) = run.error_lines
+    assert "At least 1 approving review is required" in line and "protection" in line
+    assert "Traceback" not in run.stderr
