@@ -150,7 +150,9 @@ class GitHubAdapter:
         self.config.debug(f"GitHub: merge pull request #{pr.number} ({method})")
         handle = self._handle(pr)
         try:
-            result = handle.merge(merge_method=method)
+            # Merge exactly the head this run saw: if another writer pushed since, GitHub answers 409
+            # instead of merging commits nobody looked at.
+            result = handle.merge(merge_method=method, sha=handle.head.sha)
         except GithubException as exc:
             if exc.status in (405, 409, 422):
                 raise ProviderError(_merge_refusal(pr.number, method, exc)) from None
@@ -271,14 +273,14 @@ def _wrap(pr: GhPullRequest) -> PullRequest:
 def _merge_refusal(number: int, method: str, exc: GithubException) -> str:
     reason = _github_message(exc)
     low = reason.lower()
-    if "not allowed" in low and "merge" in low:
+    if exc.status == 409 or "was modified" in low:
+        hint = "someone pushed to the branch meanwhile; rerun to merge what is there now"
+    elif "not allowed" in low and "merge" in low:
         hint = "choose a merge method the repository allows (its settings, Pull Requests section)"
     elif any(w in low for w in ("review", "status check", "protected", "rule", "signed", "linear history")):
         hint = "the base branch's protection rules must be satisfied first (reviews, status checks)"
     elif "draft" in low:
         hint = "mark the pull request ready for review first"
-    elif exc.status == 409 or "modified" in low:
-        hint = "the branch changed during the merge; rerun"
     elif "not mergeable" in low:
         hint = "it conflicts with the base branch, or GitHub has not finished checking it; resolve and rerun"
     else:

@@ -336,7 +336,7 @@ def test_merge_with_each_method(gh: FakeGitHub, method: Any) -> None:
     adapter.merge(pr, method)
     (pull,) = gh.pulls(REPO)
     assert pull.merged and pull.state == "closed" and pull.merge_method == method
-    assert gh.requests[-1].request_json == {"merge_method": method}
+    assert gh.requests[-1].request_json == {"merge_method": method, "sha": pull.head_sha}
     assert len(gh.requests) == 2
 
 
@@ -387,6 +387,16 @@ def test_merge_succeeds_once_protection_is_satisfied(gh: FakeGitHub) -> None:
     gh.pass_check(REPO, pr.number, "ci")
     adapter.merge(pr, "squash")
     assert gh.pulls(REPO)[0].merged
+
+
+def test_head_pushed_by_someone_else_since_is_not_merged(gh: FakeGitHub) -> None:
+    adapter = connect(config(gh))
+    pr = adapter.create(spec())
+    gh.add_branch(REPO, "feature", sha="f" * 40)  # another writer pushed to the branch
+    message = error_of(adapter.merge, pr, "merge")
+    assert gh.requests[-1].status == 409
+    assert "Head branch was modified" in message and "rerun" in message
+    assert not gh.pulls(REPO)[0].merged
 
 
 def test_conflicting_pull_request_is_not_mergeable(gh: FakeGitHub) -> None:
