@@ -1,0 +1,560 @@
+"""The GitLab adapter: real python-gitlab against a stateful fake GitLab on 127.0.0.1.
+
+GitLab publishes no machine-readable API description that can be had here, so the request shapes
+are asserted explicitly against the REST documentation (method, raw path with the URL-encoded
+project, query, auth header, JSON body), and the fake answers with the status codes and bodies
+GitLab's API code uses (lib/api/merge_requests.rb).
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import gitlab
+import pytest
+import requests
+import urllib3.util.retry
+
+from providers import gitlab as gl_provider
+from providers.base import ProviderConfig, PullRequestSpec, open_or_reuse
+from providers.gitlab import api_base, connect, repo_id, server_url
+from tests.fakes.gitlab import DEVELOPER, MAINTAINER, REPORTER, FakeGitLab
+from tests.fakes.openapi_check import Exchange
+from updater.credentials import Credential
+from updater.errors import ProviderError
+from updater.remote import parse_origin
+
+TOKEN = "glpat-goodtoken1234567890"
+JOB_TOKEN = "glcbt-jobtoken1234567890"
+PROJECT = "group/sub/gitops"
+ENCODED = "group%2Fsub%2Fgitops"
+MRS = f"/projects/{ENCODED}/merge_requests"
+ORIGIN = "https://gitlab.example.com/group/sub/gitops.git"
+
+
+# -- fixtures and helpers ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeGitLab]:
+    with FakeGitLab() as server:
+        assert isinstance(server, FakeGitLab)
+        server.add_token(TOKEN, "ci-bot")
+        server.add_user("alice")
+        server.add_repo(PROJECT, default_branch="main", members={"ci-bot": MAINTAINER, "alice": DEVELOPER})
+        yield server
+
+
+def config(
+    fake: FakeGitLab, token: str | None = TOKEN, kind: str = "token", **overrides: Any
+) -> ProviderConfig:
+    settings: dict[str, Any] = {
+        "origin": parse_origin(ORIGIN),
+        "credential": Credential(token, None, kind, "GITLAB_TOKEN") if token else None,  # type: ignore[arg-type]
+        "api_endpoint": fake.api_url,
+        "deadline": 2.0,
+        "timeout": 5.0,
+    }
+    settings.update(overrides)
+    return ProviderConfig(**settings)
+
+
+def spec(**overrides: Any) -> PullRequestSpec:
+    values: dict[str, Any] = {"head": "update-to-commit-1b39bd0", "base": "main", "title": "Deploy 1b39bd0"}
+    values["body"] = "Rendered staging/app.yaml"
+    values.update(overrides)
+    return PullRequestSpec(**values)
+
+
+def error_of(fn: Any, *args: Any) -> str:
+    with pytest.raises(ProviderError) as caught:
+        fn(*args)
+    message = str(caught.value)
+    assert "\n" not in message, message
+    assert TOKEN not in message and JOB_TOKEN not in message, message
+    return message
+
+
+def body(exchange: Exchange) -> Any:
+    return json.loads(exchange.request_body) if exchange.request_body else None
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Record urllib3's retry waits instead of sleeping them, so Retry-After: 7 costs no time."""
+    waited: list[float] = []
+
+    class Clock:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(time, name)
+
+        @staticmethod
+        def sleep(seconds: float) -> None:
+            waited.append(seconds)
+
+    monkeypatch.setattr(urllib3.util.retry, "time", Clock())
+    return waited
+
+
+# -- endpoint and project identity -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("origin", "expected"),
+    [
+        ("https://gitlab.com/group/sub/gitops.git", "https://gitlab.com/api/v4"),
+        ("https://oauth2:tok@gitlab.example.com/group/gitops", "https://gitlab.example.com/api/v4"),
+        ("http://gitlab.local:8080/group/gitops.git", "http://gitlab.local:8080/api/v4"),
+        ("git@gitlab.example.com:group/sub/gitops.git", "https://gitlab.example.com/api/v4"),
+        ("ssh://git@gitlab.example.com:2222/group/gitops.git", "https://gitlab.example.com/api/v4"),
+    ],
+)
+def test_api_base_is_derived_from_the_origin(origin: str, expected: str) -> None:
+    assert api_base(parse_origin(origin)) == expected
+
+
+def test_api_endpoint_override_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CI_SERVER_HOST", "gitlab.example.com")
+    monkeypatch.setenv("CI_API_V4_URL", "https://gitlab.example.com/api/v4")
+    assert api_base(parse_origin(ORIGIN), "https://proxy.example.com/gl/api/v4/") == (
+        "https://proxy.example.com/gl/api/v4"
+    )
+
+
+def test_gitlab_ci_api_url_is_used_for_the_pipelines_own_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GitLab CI knows the relative URL a clone URL cannot reveal.
+    monkeypatch.setenv("CI_SERVER_HOST", "gitlab.example.com")
+    monkeypatch.setenv("CI_API_V4_URL", "https://gitlab.example.com/gitlab/api/v4")
+    origin = parse_origin("https://gitlab.example.com/gitlab/group/sub/gitops.git")
+    api = api_base(origin)
+    assert api == "https://gitlab.example.com/gitlab/api/v4"
+    assert repo_id(origin, api) == "group/sub/gitops"
+
+
+def test_gitlab_ci_api_url_is_ignored_for_another_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CI_SERVER_HOST", "ci.example.com")
+    monkeypatch.setenv("CI_API_V4_URL", "https://ci.example.com/api/v4")
+    assert api_base(parse_origin(ORIGIN)) == "https://gitlab.example.com/api/v4"
+
+
+@pytest.mark.parametrize(
+    ("origin", "expected"),
+    [
+        (ORIGIN, "group/sub/gitops"),
+        ("git@gitlab.example.com:a/b/c/d/gitops.git", "a/b/c/d/gitops"),
+        ("https://gitlab.com/user/gitops", "user/gitops"),
+    ],
+)
+def test_project_path_keeps_every_nested_group(origin: str, expected: str) -> None:
+    assert repo_id(parse_origin(origin)) == expected
+
+
+def test_relative_url_prefix_of_the_api_endpoint_is_not_part_of_the_project_path() -> None:
+    origin = parse_origin("https://host.example.com/gitlab/group/gitops.git")
+    # Without the endpoint, "gitlab" is indistinguishable from a top-level group.
+    assert repo_id(origin) == "gitlab/group/gitops"
+    assert repo_id(origin, "https://host.example.com/gitlab/api/v4") == "group/gitops"
+
+
+def test_python_gitlab_is_given_the_server_root() -> None:
+    assert server_url("https://host/gitlab/api/v4") == "https://host/gitlab"
+    assert server_url("https://gitlab.com/api/v4") == "https://gitlab.com"
+
+
+def test_origin_without_a_group_is_refused() -> None:
+    message = error_of(repo_id, parse_origin("https://gitlab.example.com/gitops.git"))
+    assert "group/repo" in message
+
+
+def test_local_origin_needs_an_api_endpoint() -> None:
+    message = error_of(api_base, parse_origin("/srv/git/group/gitops.git"))
+    assert "-api-endpoint" in message
+
+
+def test_missing_token_says_where_tokens_are_read(fake: FakeGitLab) -> None:
+    message = error_of(connect, config(fake, token=None))
+    assert "GITLAB_TOKEN" in message and "api scope" in message
+
+
+# -- request counts and shapes ---------------------------------------------------------------------------
+
+
+def test_connect_spends_no_request_and_default_branch_one(fake: FakeGitLab) -> None:
+    adapter = connect(config(fake))
+    assert fake.requests == []
+    assert adapter.default_branch() == "main"
+    [call] = fake.requests
+    # The raw request line: the project path is URL-encoded, slashes included.
+    assert (call.method, call.path, call.query) == ("GET", f"/projects/{ENCODED}", "")
+    assert call.request_headers["private-token"] == TOKEN
+    assert "authorization" not in call.request_headers and "job-token" not in call.request_headers
+
+
+def test_default_branch_inside_gitlab_ci_of_the_same_project_costs_nothing(
+    fake: FakeGitLab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CI_SERVER_HOST", "gitlab.example.com")
+    monkeypatch.setenv("CI_PROJECT_PATH", PROJECT)
+    monkeypatch.setenv("CI_DEFAULT_BRANCH", "trunk")
+    assert connect(config(fake)).default_branch() == "trunk"
+    assert fake.requests == []
+
+
+def test_new_merge_request_costs_two_requests_of_the_documented_shape(fake: FakeGitLab) -> None:
+    outcome = open_or_reuse(connect(config(fake)), spec())
+    assert outcome.operation == "created"
+    find, create = fake.requests
+    assert (find.method, find.path) == ("GET", MRS)
+    assert find.query == "state=opened&source_branch=update-to-commit-1b39bd0&target_branch=main"
+    assert (create.method, create.path, create.status) == ("POST", MRS, 201)
+    assert create.request_headers["content-type"] == "application/json"
+    assert body(create) == {
+        "source_branch": "update-to-commit-1b39bd0",
+        "target_branch": "main",
+        "title": "Deploy 1b39bd0",
+        "description": "Rendered staging/app.yaml",
+    }
+    mr = fake.mr(PROJECT, 1)
+    assert (mr["state"], mr["source_branch"], mr["target_branch"]) == (
+        "opened",
+        "update-to-commit-1b39bd0",
+        "main",
+    )
+    assert outcome.pr.number == 1
+    assert outcome.pr.url == f"{fake.web_url}/{PROJECT}/-/merge_requests/1"
+    assert (outcome.pr.title, outcome.pr.body) == ("Deploy 1b39bd0", "Rendered staging/app.yaml")
+
+
+def test_rerun_reuses_the_open_merge_request_with_one_request(fake: FakeGitLab) -> None:
+    first = open_or_reuse(connect(config(fake)), spec())
+    fake.requests.clear()
+    second = open_or_reuse(connect(config(fake)), spec())
+    assert second.operation == "reused" and second.pr.number == first.pr.number
+    assert len(fake.requests) == 1 and len(fake.merge_requests) == 1
+
+
+def test_changed_title_or_body_updates_the_open_merge_request(fake: FakeGitLab) -> None:
+    open_or_reuse(connect(config(fake)), spec())
+    fake.requests.clear()
+    outcome = open_or_reuse(connect(config(fake)), spec(title="Deploy 2c4e", body="new body"))
+    assert outcome.operation == "updated"
+    _, put = fake.requests
+    assert (put.method, put.path) == ("PUT", f"{MRS}/1")
+    assert body(put) == {"title": "Deploy 2c4e", "description": "new body"}
+    assert (fake.mr(PROJECT, 1)["title"], fake.mr(PROJECT, 1)["description"]) == ("Deploy 2c4e", "new body")
+    assert (outcome.pr.title, outcome.pr.body) == ("Deploy 2c4e", "new body")
+
+
+def test_closed_merged_and_other_target_merge_requests_are_not_reused(fake: FakeGitLab) -> None:
+    for target in ("main", "main", "release"):
+        fake.add_merge_request(PROJECT, "update-to-commit-1b39bd0", target, "old", author="alice")
+    fake.mr(PROJECT, 1)["state"] = "closed"
+    fake.mr(PROJECT, 2)["state"] = "merged"
+    assert connect(config(fake)).find_open("update-to-commit-1b39bd0", "main") is None
+
+
+def test_merge_request_from_a_fork_with_the_same_branch_name_is_not_reused(fake: FakeGitLab) -> None:
+    fork_mr = fake.add_merge_request(PROJECT, "update-to-commit-1b39bd0", "main", "fork", author="alice")
+    fork_mr["source_project_id"] = 99999
+    assert connect(config(fake)).find_open("update-to-commit-1b39bd0", "main") is None
+
+
+def test_create_that_loses_a_race_returns_the_merge_request_that_won(fake: FakeGitLab) -> None:
+    fake.add_merge_request(PROJECT, "update-to-commit-1b39bd0", "main", "Deploy 1b39bd0", author="alice")
+    pr = connect(config(fake)).create(spec())
+    assert pr.number == 1 and len(fake.merge_requests) == 1
+    assert [(e.method, e.status) for e in fake.requests] == [("POST", 409), ("GET", 200)]
+
+
+def test_labels_reviewers_and_draft_are_native(fake: FakeGitLab) -> None:
+    warnings: list[str] = []
+    adapter = connect(config(fake, warn=warnings.append))
+    pr = adapter.create(spec(labels=("gitops", "auto"), reviewers=("@alice",), draft=True))
+    lookup, create = fake.requests
+    assert (lookup.method, lookup.path, lookup.query) == ("GET", "/users", "username=alice")
+    sent = body(create)
+    assert sent["title"] == "Draft: Deploy 1b39bd0"
+    assert sent["labels"] == "gitops,auto"
+    assert sent["reviewer_ids"] == [fake.users["alice"]["id"]]
+    mr = fake.mr(PROJECT, 1)
+    assert mr["draft"] is True and mr["labels"] == ["gitops", "auto"]
+    assert warnings == []
+    # The Draft: prefix is GitLab's way of marking drafts, not part of the title we compare.
+    assert pr.title == "Deploy 1b39bd0"
+
+
+def test_draft_stays_a_draft_when_its_title_is_updated(fake: FakeGitLab) -> None:
+    open_or_reuse(connect(config(fake)), spec(draft=True))
+    assert open_or_reuse(connect(config(fake)), spec(draft=True)).operation == "reused"
+    fake.requests.clear()
+    outcome = open_or_reuse(connect(config(fake)), spec(title="Deploy 2c4e"))
+    assert outcome.operation == "updated" and outcome.pr.title == "Deploy 2c4e"
+    assert body(fake.requests[-1])["title"] == "Draft: Deploy 2c4e"
+    assert fake.mr(PROJECT, 1)["draft"] is True
+
+
+def test_unknown_reviewer_warns_and_the_merge_request_is_still_opened(fake: FakeGitLab) -> None:
+    warnings: list[str] = []
+    connect(config(fake, warn=warnings.append)).create(spec(reviewers=("nobody", "alice")))
+    assert warnings == ["GitLab: no user named nobody; not requesting a review from them"]
+    assert body(fake.requests[-1])["reviewer_ids"] == [fake.users["alice"]["id"]]
+    assert len(fake.requests) == 3  # one lookup per reviewer, then the create
+
+
+# -- merging ---------------------------------------------------------------------------------------------
+
+
+def opened(fake: FakeGitLab, **settings: Any) -> Any:
+    """An adapter and a freshly opened MR; `settings` turn the fake's knobs on that MR."""
+    adapter = connect(config(fake))
+    pr = adapter.create(spec())
+    fake.mr(PROJECT, pr.number).update(settings)
+    fake.requests.clear()
+    return adapter, pr
+
+
+def test_merge_is_one_request_that_pins_the_sha_it_saw(fake: FakeGitLab) -> None:
+    adapter, pr = opened(fake)
+    adapter.merge(pr, "merge")
+    [merge] = fake.requests
+    assert (merge.method, merge.path, merge.status) == ("PUT", f"{MRS}/1/merge", 200)
+    assert body(merge) == {"sha": fake.mr(PROJECT, 1)["sha"]}
+    assert fake.mr(PROJECT, 1)["state"] == "merged"
+
+
+def test_squash_merge_asks_gitlab_to_squash(fake: FakeGitLab) -> None:
+    adapter, pr = opened(fake)
+    adapter.merge(pr, "squash")
+    assert body(fake.requests[0]) == {"squash": True, "sha": fake.mr(PROJECT, 1)["sha"]}
+    assert fake.mr(PROJECT, 1)["squash_commit_sha"]
+
+
+def test_rebase_merge_rebases_first_then_merges_the_rebased_head(fake: FakeGitLab) -> None:
+    fake.projects[PROJECT]["merge_method"] = "ff"
+    adapter, pr = opened(fake, _diverged=True, _rebase_takes=2)
+    old_sha = fake.mr(PROJECT, 1)["sha"]
+    adapter.merge(pr, "rebase")
+    calls = [(e.method, e.path, e.query, e.status) for e in fake.requests]
+    assert calls == [
+        ("PUT", f"{MRS}/1/rebase", "", 202),
+        ("GET", f"{MRS}/1", "include_rebase_in_progress=true", 200),
+        ("GET", f"{MRS}/1", "include_rebase_in_progress=true", 200),
+        ("PUT", f"{MRS}/1/merge", "", 200),
+    ]
+    new_sha = fake.mr(PROJECT, 1)["sha"]
+    assert new_sha != old_sha and body(fake.requests[-1]) == {"sha": new_sha}
+    assert fake.mr(PROJECT, 1)["state"] == "merged"
+
+
+def test_failed_rebase_is_reported_in_gitlabs_words(fake: FakeGitLab) -> None:
+    adapter, pr = opened(fake, _rebase_conflicts=True)
+    message = error_of(adapter.merge, pr, "rebase")
+    assert message.startswith("GitLab could not rebase !1: Rebase failed")
+    assert fake.mr(PROJECT, 1)["state"] == "opened"
+
+
+def test_merge_waits_while_gitlab_is_still_checking_the_merge_request(fake: FakeGitLab) -> None:
+    adapter, pr = opened(fake, _checking=2)
+    adapter.merge(pr, "merge")
+    assert [(e.method, e.status) for e in fake.requests] == [("PUT", 405), ("GET", 200), ("PUT", 200)]
+    assert fake.mr(PROJECT, 1)["state"] == "merged"
+
+
+def test_merge_still_checking_at_the_deadline_is_reported(fake: FakeGitLab) -> None:
+    adapter = connect(config(fake, deadline=0.2))
+    pr = adapter.create(spec())
+    fake.mr(PROJECT, 1)["_checking"] = 10_000
+    message = error_of(adapter.merge, pr, "merge")
+    assert "detailed_merge_status=checking" in message
+
+
+@pytest.mark.parametrize(
+    ("knobs", "project", "code", "reason"),
+    [
+        ({"_pipeline": "running"}, {"only_allow_merge_if_pipeline_succeeds": True}, "405", "still running"),
+        (
+            {"_pipeline": "failed"},
+            {"only_allow_merge_if_pipeline_succeeds": True},
+            "405",
+            "Pipelines must succeed",
+        ),
+        ({}, {"_approvals_required": 2}, "405", "needs approvals"),
+        ({"title": "Draft: x", "draft": True}, {}, "405", "is a draft"),
+        ({"blocking_discussions_resolved": False}, {}, "405", "threads must be resolved"),
+        ({"_conflicts": True}, {}, "422", "has conflicts"),
+        ({"_diverged": True}, {"merge_method": "ff"}, "422", "use the rebase merge method"),
+        ({"state": "closed"}, {}, "405", "not open"),
+    ],
+)
+def test_merge_refusals_say_why(
+    fake: FakeGitLab, knobs: dict[str, Any], project: dict[str, Any], code: str, reason: str
+) -> None:
+    fake.projects[PROJECT].update(project)
+    adapter, pr = opened(fake, **knobs)
+    message = error_of(adapter.merge, pr, "merge")
+    assert message.startswith(f"GitLab refused to merge !1 with method merge ({code} "), message
+    assert reason in message
+    assert fake.mr(PROJECT, 1)["state"] != "merged"
+
+
+def test_squash_in_a_project_that_never_squashes_gives_gitlabs_reason(fake: FakeGitLab) -> None:
+    fake.projects[PROJECT]["squash_option"] = "never"
+    adapter, pr = opened(fake)
+    message = error_of(adapter.merge, pr, "squash")
+    assert "does not allow squashing commits" in message
+
+
+def test_merge_into_a_protected_branch_without_the_role_is_explained(fake: FakeGitLab) -> None:
+    fake.add_token("glpat-devtoken0000000000", "alice")
+    adapter = connect(config(fake, token="glpat-devtoken0000000000"))
+    pr = adapter.create(spec())
+    message = error_of(adapter.merge, pr, "merge")
+    assert "may not merge into it" in message and "protected branch" in message
+
+
+def test_push_between_reading_and_merging_is_not_merged_unseen(fake: FakeGitLab) -> None:
+    adapter, pr = opened(fake)
+    fake.mr(PROJECT, 1)["sha"] = "0" * 40  # someone pushed to the branch
+    message = error_of(adapter.merge, pr, "merge")
+    assert "source branch moved" in message and fake.mr(PROJECT, 1)["state"] == "opened"
+
+
+# -- authentication and permissions ----------------------------------------------------------------------
+
+
+def test_bad_token_is_reported_as_invalid(fake: FakeGitLab) -> None:
+    message = error_of(connect(config(fake, token="glpat-wrongtoken000000000")).find_open, "a", "main")
+    assert "rejected the token from GITLAB_TOKEN (401 Unauthorized)" in message
+    assert "glpat-wrongtoken000000000" not in message
+
+
+def test_job_token_is_sent_as_job_token_and_its_limits_are_explained(fake: FakeGitLab) -> None:
+    fake.add_token(JOB_TOKEN, "ci-bot", kind="job")
+    adapter = connect(config(fake, token=JOB_TOKEN, kind="job-token"))
+    assert adapter.find_open("update-to-commit-1b39bd0", "main") is None  # reads are open to job tokens
+    assert fake.requests[0].request_headers["job-token"] == JOB_TOKEN
+    assert "private-token" not in fake.requests[0].request_headers
+    message = error_of(adapter.create, spec())
+    assert "job tokens cannot create or edit merge requests" in message and "GITLAB_TOKEN" in message
+
+
+def test_read_api_token_is_told_to_use_the_api_scope(fake: FakeGitLab) -> None:
+    fake.add_token("glpat-readonly000000000000", "ci-bot", scopes=("read_api",))
+    message = error_of(connect(config(fake, token="glpat-readonly000000000000")).create, spec())
+    assert "(403 insufficient_scope" in message and "lacks the api scope" in message
+
+
+def test_reporter_is_told_which_role_is_needed(fake: FakeGitLab) -> None:
+    fake.add_token("glpat-reporter00000000000", "rita")
+    fake.projects[PROJECT]["_members"]["rita"] = REPORTER
+    message = error_of(connect(config(fake, token="glpat-reporter00000000000")).create, spec())
+    assert "(403 Forbidden)" in message and "Developer role" in message
+
+
+@pytest.mark.parametrize("origin", ["https://gitlab.example.com/group/gitops.git", ORIGIN])
+def test_not_found_names_the_project_and_what_to_check(fake: FakeGitLab, origin: str) -> None:
+    if origin == ORIGIN:
+        fake.projects[PROJECT]["_members"].pop("ci-bot")  # private project the token cannot see
+    message = error_of(connect(config(fake, origin=parse_origin(origin))).find_open, "a", "main")
+    assert "404 Project Not Found" in message and fake.api_url in message
+    assert "nested group" in message and "-api-endpoint" in message
+
+
+def test_fake_sees_the_raw_path_and_refuses_an_unencoded_project_path(fake: FakeGitLab) -> None:
+    answer = requests.get(f"{fake.api_url}/projects/{PROJECT}", headers={"PRIVATE-TOKEN": TOKEN}, timeout=5)
+    assert answer.status_code == 404 and answer.json() == {"error": "404 Not Found"}
+    assert fake.requests[-1].path == f"/projects/{PROJECT}"
+
+
+# -- retries, rate limits, outages -----------------------------------------------------------------------
+
+
+def test_429_is_retried_after_the_retry_after_wait(fake: FakeGitLab, sleeps: list[float]) -> None:
+    fake.fail_next(429, method="POST", headers={"Retry-After": "7"})
+    pr = connect(config(fake, deadline=10.0)).create(spec())
+    assert pr.number == 1
+    assert [e.status for e in fake.requests] == [429, 201]
+    assert sleeps == [7]
+
+
+def test_rate_limit_longer_than_the_deadline_gives_up_at_once(fake: FakeGitLab, sleeps: list[float]) -> None:
+    fake.fail_next(429, count=50, headers={"Retry-After": "600"})
+    message = error_of(connect(config(fake, deadline=2.0)).find_open, "a", "main")
+    assert "GitLab rate-limited us" in message and "rerun later" in message
+    # Neither the session nor python-gitlab's own 429 handling waited or retried.
+    assert sleeps == [] and len(fake.requests) == 1
+
+
+def test_transient_server_errors_are_retried(fake: FakeGitLab) -> None:
+    fake.fail_next(502)
+    fake.fail_next(503)
+    assert connect(config(fake)).default_branch() == "main"
+    assert [e.status for e in fake.requests] == [502, 503, 200]
+
+
+def test_server_errors_until_the_deadline_give_a_clear_error(fake: FakeGitLab) -> None:
+    fake.fail_next(503, count=10_000)
+    started = time.monotonic()
+    message = error_of(connect(config(fake, deadline=0.3)).find_open, "a", "main")
+    assert time.monotonic() - started < 2.0
+    assert "kept answering 503" in message and "0.3s" in message
+    assert len(fake.requests) > 1
+
+
+def test_unreachable_api_says_which_endpoint(fake: FakeGitLab) -> None:
+    endpoint = "http://127.0.0.1:9/api/v4"  # discard port: nothing listens
+    message = error_of(connect(config(fake, api_endpoint=endpoint, deadline=0.2)).default_branch)
+    assert f"cannot reach {endpoint}" in message
+
+
+# -- the fake itself -------------------------------------------------------------------------------------
+
+
+def test_fake_paginates_like_gitlab(fake: FakeGitLab) -> None:
+    for n in range(5):
+        fake.add_merge_request(PROJECT, f"b{n}", "main", f"MR {n}", author="alice")
+    client = gitlab.Gitlab(fake.web_url, private_token=TOKEN)
+    project = client.projects.get(PROJECT, lazy=True)
+    listed = project.mergerequests.list(get_all=True, per_page=2)
+    assert [mr.iid for mr in listed] == [5, 4, 3, 2, 1]
+    pages = fake.calls("GET", "/merge_requests$")
+    assert len(pages) == 3
+    first = pages[0].response_headers
+    assert (first["X-Page"], first["X-Next-Page"], first["X-Total"], first["X-Total-Pages"]) == (
+        "1",
+        "2",
+        "5",
+        "3",
+    )
+    assert 'rel="next"' in first["Link"] and pages[-1].response_headers["X-Next-Page"] == ""
+
+
+def test_fake_serves_a_gitlab_under_a_relative_url() -> None:
+    with FakeGitLab(relative_root="/gitlab") as server:
+        assert isinstance(server, FakeGitLab)
+        server.add_token(TOKEN, "ci-bot")
+        server.add_repo("group/gitops", members={"ci-bot": MAINTAINER})
+        origin = parse_origin(f"{server.web_url}/group/gitops.git")
+        settings = ProviderConfig(
+            origin=origin,
+            credential=Credential(TOKEN, None, "token", "GITLAB_TOKEN"),
+            api_endpoint=server.api_url,
+            deadline=2.0,
+        )
+        outcome = open_or_reuse(connect(settings), spec())
+        assert outcome.pr.url == f"{server.web_url}/group/gitops/-/merge_requests/1"
+        assert server.requests[-1].path == "/projects/group%2Fgitops/merge_requests"
+
+
+def test_python_gitlab_is_imported_only_by_the_gitlab_adapter() -> None:
+    root = pathlib.Path(gl_provider.__file__).parent.parent
+    for package in ("updater", "providers"):
+        for source in (root / package).glob("*.py"):
+            if source.name == "gitlab.py" and package == "providers":
+                continue
+            text = source.read_text()
+            assert "import gitlab" not in text and "from gitlab" not in text, source
