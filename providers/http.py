@@ -75,7 +75,7 @@ def _exhausted(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Exception:
 def make_retry(deadline: float, backoff: float = 0.5) -> DeadlineRetry:
     retry = DeadlineRetry(
         total=20,
-        connect=20,
+        connect=3,  # a refused or unreachable endpoint is a wrong URL far more often than an outage
         read=2,
         status=20,
         other=0,

@@ -185,9 +185,9 @@ def _remote(opts: flags.Options, origin_url: str | None) -> Remote:
         raise GitError("the repository has no remote named origin: add it with 'git remote add origin URL'")
     origin = parse_origin(origin_url)
     provider = providers.check_name(opts.scm_provider or detect_provider(origin))
-    credential = find_credential(origin, provider, opts.token_file or None) if origin.is_http else None
+    credential = find_credential(origin, provider, opts.token_file or None)
     settings: dict[str, str] = {}
-    if credential is not None and not origin.password:
+    if credential is not None and origin.is_http and not origin.password:
         settings.update(credential.git_env(provider))
         log.debug(f"git authenticates to {origin.netloc} with the token from {credential.source}")
     if opts.ca_bundle:

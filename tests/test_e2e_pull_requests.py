@@ -1,0 +1,98 @@
+"""The whole story on each provider: the CLI pushes to the real git server and opens the PR on the
+provider's fake API. stdout is the PR URL; an identical second run opens nothing new."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_tool
+from tests.fakes.github import FakeGitHub
+from tests.gitserver import DEFAULT_TOKEN, GitServer, clone, copy_fixture, make_home
+
+REV = "9c6ab68e75bec86422bb572ba904e5b853e32808"
+IMAGE = "registry.example.com/acme/hello-world@sha256:75326f3faf8d9e10af99fb3dcbcc69756c4325fd67d806eba7ab2ec2fe04446c"
+ARGS = [f"-git-revision={REV}", f"-substitute=imageName={IMAGE}"]
+
+
+@pytest.fixture
+def github(git_server: GitServer, tmp_path: Path) -> Iterator[tuple[FakeGitHub, Path, dict[str, str]]]:
+    url = git_server.create_repo("acme/hello-world-gitops.git", copy_fixture("hello-world", tmp_path / "seed"))
+    with FakeGitHub() as fake:
+        fake.add_token(DEFAULT_TOKEN)
+        fake.add_repo("acme/hello-world-gitops", git_dir=git_server.repo_dir("acme/hello-world-gitops.git"))
+        env = {**make_home(tmp_path), "GITHUB_TOKEN": DEFAULT_TOKEN}
+        checkout = clone(url, tmp_path / "checkout", token=DEFAULT_TOKEN, detached=True)
+        yield fake, checkout, env
+
+
+def test_github_pull_request_is_opened_and_its_url_is_the_only_stdout(
+    github: tuple[FakeGitHub, Path, dict[str, str]], git_server: GitServer, tmp_path: Path
+) -> None:
+    fake, checkout, env = github
+    args = [*ARGS, "-scm-provider=github", f"-api-endpoint={fake.api_url}"]
+    run = run_tool(args, checkout, env)
+    assert run.returncode == 0, run.stderr
+    [pull] = fake.pulls("acme/hello-world-gitops")
+    assert run.stdout == f"{pull_url(fake, pull.number)}\n"
+    assert (pull.head, pull.base, pull.title) == (f"update-to-commit-{REV}", "main", f"update templates for commit {REV}")
+    assert "application.yaml" in (pull.body or "") and IMAGE in (pull.body or "")
+    # The base branch came from git (origin's HEAD), so the API saw exactly: find, create.
+    assert [(c.method, c.path.rsplit("/", 1)[-1]) for c in fake.requests] == [("GET", "pulls"), ("POST", "pulls")]
+    assert git_server.rev("acme/hello-world-gitops.git", f"update-to-commit-{REV}") is not None
+
+    # A second identical run from a fresh checkout: nothing new on git, the PR is reused with one call.
+    fake.requests.clear()
+    again = clone(git_server.repo_url("acme/hello-world-gitops.git"), tmp_path / "again", token=DEFAULT_TOKEN, detached=True)
+    tip = git_server.rev("acme/hello-world-gitops.git", f"update-to-commit-{REV}")
+    run = run_tool(args, again, env)  # the same argv, so the same header: identical outputs
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == f"{pull_url(fake, pull.number)}\n"
+    assert "pull request reused" in run.stderr
+    assert git_server.rev("acme/hello-world-gitops.git", f"update-to-commit-{REV}") == tip
+    assert len(fake.pulls("acme/hello-world-gitops")) == 1
+    assert len(fake.requests) == 1
+
+
+def test_github_merge_after_open(github: tuple[FakeGitHub, Path, dict[str, str]], tmp_path: Path) -> None:
+    fake, checkout, env = github
+    results = tmp_path / "results"
+    args = [*ARGS, "-scm-provider=github", f"-api-endpoint={fake.api_url}", "-merge-pull-request",
+            "-merge-method=squash", f"-results-dir={results}"]
+    run = run_tool(args, checkout, env)
+    assert run.returncode == 0, run.stderr
+    [pull] = fake.pulls("acme/hello-world-gitops")
+    assert pull.merged and pull.merge_method == "squash"
+    assert (results / "pr-url").read_text() == pull_url(fake, pull.number)
+    assert (results / "pr-number").read_text() == str(pull.number)
+    assert (results / "operation").read_text() == "created"
+    assert (results / "branch").read_text() == f"update-to-commit-{REV}"
+    assert len((results / "commit").read_text()) == 40
+
+
+def test_github_outputs_for_actions(github: tuple[FakeGitHub, Path, dict[str, str]], tmp_path: Path) -> None:
+    fake, checkout, env = github
+    output = tmp_path / "github_output"
+    output.write_text("earlier=1\n")
+    run = run_tool([*ARGS, f"-api-endpoint={fake.api_url}", "-scm-provider=github"], checkout,
+                   {**env, "GITHUB_OUTPUT": str(output)})
+    assert run.returncode == 0, run.stderr
+    lines = output.read_text().splitlines()
+    assert lines[0] == "earlier=1"
+    assert dict(line.split("=", 1) for line in lines[1:])["operation"] == "created"
+
+
+def test_an_unreachable_api_fails_after_the_push_with_one_line(git_server: GitServer, tmp_path: Path) -> None:
+    url = git_server.create_repo("acme/r.git", copy_fixture("hello-world", tmp_path / "seed"))
+    checkout = clone(url, tmp_path / "co", token=DEFAULT_TOKEN, detached=True)
+    env = {**make_home(tmp_path), "GITHUB_TOKEN": DEFAULT_TOKEN}
+    run = run_tool([*ARGS, "-scm-provider=github", "-api-endpoint=http://127.0.0.1:9/api/v3", "-base-branch=main"], checkout, env)
+    assert run.returncode == 1
+    assert len(run.error_lines) == 1 and "Traceback" not in run.stderr
+    assert git_server.rev("acme/r.git", f"update-to-commit-{REV}") is not None  # the push is not undone
+
+
+def pull_url(fake: FakeGitHub, number: int) -> str:
+    return f"{fake.web_url}/acme/hello-world-gitops/pull/{number}"
