@@ -15,15 +15,16 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 WORKDIR /src
 RUN python3 -m venv /opt/update-gitops-repo
 
-# Dependencies first, in their own layer, so that a source change does not download them again.
+# Dependencies (and the build backend) first, in their own layer, so that a source change does not
+# download them again.
 COPY pyproject.toml ./
-RUN python3 -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' \
-        > /tmp/requirements.txt \
+RUN python3 -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb")); \
+print("\n".join(p["project"]["dependencies"] + p["build-system"]["requires"]))' > /tmp/requirements.txt \
     && /opt/update-gitops-repo/bin/pip install --requirement /tmp/requirements.txt
 
 COPY . .
 # pip and setuptools are only needed to install: leaving them out of the venv saves ~15 MB.
-RUN /opt/update-gitops-repo/bin/pip install --no-deps . \
+RUN /opt/update-gitops-repo/bin/pip install --no-deps --no-build-isolation . \
     && /opt/update-gitops-repo/bin/pip uninstall --yes pip setuptools
 
 
