@@ -309,8 +309,8 @@ class BitbucketCloud:
             )
         except requests.RequestException as exc:
             raise ProviderError(
-                f"{what}: cannot reach Bitbucket Cloud at {self._base} within {self._config.deadline:g}s "
-                f"({_reason(exc)}); check the network, proxy and CA settings, or -api-endpoint"
+                f"{what}: cannot reach Bitbucket Cloud at {self._base} ({_reason(exc)}); "
+                "check the network, proxy and CA settings, or -api-endpoint"
             ) from None
         self._config.debug(f"{method} {url} -> {response.status_code}")
         return response

@@ -42,6 +42,7 @@ import html
 import itertools
 import json
 import re
+import subprocess
 import threading
 import traceback
 import urllib.parse
@@ -49,6 +50,7 @@ import uuid as uuidlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -105,7 +107,8 @@ class FakeRepo:
     workspace: str
     slug: str
     mainbranch: str | None = "main"
-    branches: set[str] | None = None  # None: accept any branch (a real git server holds them)
+    branches: set[str] | None = None  # the branch names; None with git_dir None: accept any branch
+    git_dir: Path | None = None  # a bare repository (the git server's) whose refs are read live
     merge_strategies: tuple[str, ...] = STRATEGIES
     default_merge_strategy: str = "merge_commit"
     required_approvals: int = 0
@@ -117,6 +120,34 @@ class FakeRepo:
     @property
     def full_name(self) -> str:
         return f"{self.workspace}/{self.slug}"
+
+    def has_branch(self, name: str) -> bool:
+        if self.git_dir is not None:
+            return self._git("rev-parse", "--verify", "--quiet", f"refs/heads/{name}").returncode == 0
+        return self.branches is None or name in self.branches
+
+    def commit_of(self, name: str) -> str | None:
+        """The branch tip's hash as Bitbucket abbreviates it (12 digits), when the repo knows it."""
+        if self.git_dir is None:
+            return None
+        done = self._git("rev-parse", "--verify", "--quiet", f"refs/heads/{name}")
+        return done.stdout.strip()[:12] or None
+
+    def has_changes(self, source: str, destination: str) -> bool:
+        """Whether source has commits destination lacks ("There are no changes to be pulled")."""
+        if self.git_dir is None:
+            return True
+        return (
+            self._git(
+                "merge-base", "--is-ancestor", f"refs/heads/{source}", f"refs/heads/{destination}"
+            ).returncode
+            != 0
+        )
+
+    def _git(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["git", "--git-dir", str(self.git_dir), *args], capture_output=True, text=True, check=False
+        )
 
 
 @dataclass(eq=False)
@@ -267,11 +298,17 @@ class FakeBitbucketCloud:
         """A user without credentials here, e.g. a reviewer."""
         return self._account(display_name, nickname=re.sub(r"\W+", "-", display_name.lower()))
 
-    def add_repo(self, workspace: str, slug: str, **settings: Any) -> FakeRepo:
+    def add_repo(
+        self, workspace: str, slug: str, *, git_dir: str | Path | None = None, **settings: Any
+    ) -> FakeRepo:
         """settings: mainbranch, branches, merge_strategies, default_merge_strategy,
-        required_approvals, require_tasks_resolved, private."""
+        required_approvals, require_tasks_resolved, private.
+
+        Branches: `branches=` a set of names, or `git_dir=` the bare repository a git server pushes
+        into (its refs are read live, so a pull request needs its source branch pushed first), or
+        neither to accept any branch name."""
         with self._lock:
-            repo = FakeRepo(workspace, slug, **settings)
+            repo = FakeRepo(workspace, slug, git_dir=Path(git_dir) if git_dir else None, **settings)
             if repo.branches is not None and repo.mainbranch:
                 repo.branches.add(repo.mainbranch)
             self.repos[repo.full_name.lower()] = repo
@@ -517,10 +554,10 @@ class FakeBitbucketCloud:
         if not destination:
             raise _field_error("destination", "This field is required.")
         for name, branch in (("source", source), ("destination", destination)):
-            if repo.branches is not None and branch not in repo.branches:
+            if not repo.has_branch(branch):
                 raise _field_error(name, f"branch not found: {branch}")  # approximated wording
-        if source == destination:
-            raise _field_error("source", "source and destination branches must be different")
+        if source == destination or not repo.has_changes(source, destination):
+            raise _error(400, "There are no changes to be pulled")
         description = _optional(data, "description", str, "")
         close = _optional(data, "close_source_branch", bool, False)  # null accepted, as from the SDK
         draft = _optional(data, "draft", bool, False)
@@ -640,8 +677,8 @@ class FakeBitbucketCloud:
             source=source,
             destination=destination,
             author=author,
-            source_hash=self._hash(source),
-            destination_hash=self._hash(destination),
+            source_hash=repo.commit_of(source) or self._hash(source),
+            destination_hash=repo.commit_of(destination) or self._hash(destination),
             created_on=now,
             updated_on=now,
         )
