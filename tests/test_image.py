@@ -39,7 +39,8 @@ from tests.test_integrations import (
     tekton_step,
 )
 
-pytestmark = pytest.mark.image
+# One xdist worker runs them all (scripts/test uses --dist loadgroup): one build, no waiting on its lock.
+pytestmark = [pytest.mark.image, pytest.mark.xdist_group("image")]
 
 REPO = Path(__file__).resolve().parent.parent
 BUILD_SCRIPT = REPO / "scripts" / "build-image.sh"
