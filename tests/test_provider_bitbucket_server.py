@@ -23,8 +23,10 @@ from atlassian import Bitbucket
 from providers import bitbucket_server as bb_provider
 from providers.base import ProviderConfig, PullRequestSpec, open_or_reuse
 from providers.bitbucket_server import api_base, connect, repo_id
+from tests.conftest import run_tool
 from tests.fakes.bitbucket_server import FakeBitbucketServer
 from tests.fakes.openapi_check import Exchange
+from tests.gitserver import DEFAULT_TOKEN, GitServer, clone, copy_fixture, make_home
 from updater.credentials import Credential
 from updater.errors import ProviderError
 from updater.remote import parse_origin
@@ -551,3 +553,50 @@ def test_atlassian_sdk_is_imported_only_by_the_bitbucket_adapters() -> None:
                 continue
             text = source.read_text()
             assert "import atlassian" not in text and "from atlassian" not in text, source
+
+
+# -- end to end: the CLI as a pipeline runs it ------------------------------------------------------------
+
+
+def test_cli_opens_then_reuses_and_merges_a_pull_request(
+    git_server: GitServer, tmp_path: pathlib.Path
+) -> None:
+    """The installed CLI pushes to the real git server and talks to the fake over a real socket."""
+    url = git_server.create_repo("scm/PROJ/gitops.git", copy_fixture("hello-world", tmp_path / "seed"))
+    with FakeBitbucketServer() as server:
+        assert isinstance(server, FakeBitbucketServer)
+        server.add_token(DEFAULT_TOKEN, "ci-bot")
+        server.add_repo(
+            "PROJ", "gitops", permissions={"ci-bot": "REPO_WRITE"}, strategies=("no-ff", "rebase-no-ff")
+        )
+        env = {**make_home(tmp_path), "BITBUCKET_SERVER_TOKEN": DEFAULT_TOKEN, "BITBUCKET_USERNAME": "ci-bot"}
+        args = [
+            "-git-revision=1b39bd0",
+            "-substitute=imageName=app@sha256:0123",
+            "-scm-provider=bitbucket-server",
+        ]
+        args.append(f"-api-endpoint={server.api_url}")
+        run = run_tool(args, clone(url, tmp_path / "first", token=DEFAULT_TOKEN, detached=True), env)
+        assert run.returncode == 0, run.stderr
+        [pull] = server.pulls
+        assert run.stdout == f"{server.base_url}/projects/PROJ/repos/gitops/pull-requests/1\n"
+        assert (pull["fromRef"]["id"], pull["toRef"]["id"]) == (
+            "refs/heads/update-to-commit-1b39bd0",
+            "refs/heads/main",
+        )
+        assert [(e.method, e.path) for e in server.requests] == [
+            ("GET", f"{REPO}/pull-requests"),
+            ("POST", f"{REPO}/pull-requests"),
+        ]
+
+        server.requests.clear()
+        again = clone(url, tmp_path / "again", token=DEFAULT_TOKEN, detached=True)
+        run = run_tool([*args, "-merge-pull-request", "-merge-method=rebase"], again, env)
+        assert run.returncode == 0, run.stderr
+        assert len(server.pulls) == 1 and pull["state"] == "MERGED" and pull["_strategy"] == "rebase-no-ff"
+        assert [e.method for e in server.requests] == [
+            "GET",
+            "POST",
+            "GET",
+            "POST",
+        ]  # find, merge, settings, merge

@@ -22,8 +22,10 @@ import urllib3.util.retry
 from providers import gitlab as gl_provider
 from providers.base import ProviderConfig, PullRequestSpec, open_or_reuse
 from providers.gitlab import api_base, connect, repo_id, server_url
+from tests.conftest import run_tool
 from tests.fakes.gitlab import DEVELOPER, MAINTAINER, REPORTER, FakeGitLab
 from tests.fakes.openapi_check import Exchange
+from tests.gitserver import DEFAULT_TOKEN, GitServer, clone, copy_fixture, make_home
 from updater.credentials import Credential
 from updater.errors import ProviderError
 from updater.remote import parse_origin
@@ -558,3 +560,34 @@ def test_python_gitlab_is_imported_only_by_the_gitlab_adapter() -> None:
                 continue
             text = source.read_text()
             assert "import gitlab" not in text and "from gitlab" not in text, source
+
+
+# -- end to end: the CLI as a pipeline runs it ------------------------------------------------------------
+
+
+def test_cli_opens_then_reuses_and_merges_a_merge_request(
+    git_server: GitServer, tmp_path: pathlib.Path
+) -> None:
+    """The installed CLI pushes to the real git server and talks to the fake over a real socket."""
+    url = git_server.create_repo("group/sub/gitops.git", copy_fixture("hello-world", tmp_path / "seed"))
+    with FakeGitLab() as server:
+        assert isinstance(server, FakeGitLab)
+        server.add_token(DEFAULT_TOKEN, "ci-bot")
+        server.add_repo(PROJECT, members={"ci-bot": MAINTAINER})
+        env = {**make_home(tmp_path), "GITLAB_TOKEN": DEFAULT_TOKEN}
+        args = ["-git-revision=1b39bd0", "-substitute=imageName=app@sha256:0123", "-scm-provider=gitlab"]
+        args.append(f"-api-endpoint={server.api_url}")
+        run = run_tool(args, clone(url, tmp_path / "first", token=DEFAULT_TOKEN, detached=True), env)
+        assert run.returncode == 0, run.stderr
+        [mr] = server.merge_requests
+        assert run.stdout == f"{mr['web_url']}\n"
+        assert (mr["source_branch"], mr["target_branch"]) == ("update-to-commit-1b39bd0", "main")
+        assert [(e.method, e.path) for e in server.requests] == [("GET", MRS), ("POST", MRS)]
+
+        server.requests.clear()
+        again = clone(url, tmp_path / "again", token=DEFAULT_TOKEN, detached=True)
+        run = run_tool([*args, "-merge-pull-request", "-merge-method=squash"], again, env)
+        assert run.returncode == 0, run.stderr
+        assert run.stdout == f"{mr['web_url']}\n" and len(server.merge_requests) == 1
+        assert [(e.method, e.path) for e in server.requests] == [("GET", MRS), ("PUT", f"{MRS}/1/merge")]
+        assert mr["state"] == "merged" and mr["squash_commit_sha"]
