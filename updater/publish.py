@@ -74,29 +74,40 @@ def push_converging(
     sleep: Callable[[float], None] = time.sleep,
 ) -> Published:
     commit = local.commit
+    rejected = ""  # why the previous push was refused
     for attempt in range(1, attempts + 1):
+        if attempt > 1:
+            # Back off *before* fetching: the tip fetched after the wait is the freshest one, and the
+            # re-rendered commit goes out at once. (Sleeping between fetch and push would let the
+            # others move the branch again meanwhile.) Full jitter spreads concurrent writers out.
+            delay = random.uniform(0, min(4.0, 0.1 * 2 ** (attempt - 1)))
+            log.info(f"origin/{branch} moved on; re-rendering on its new tip and retrying in {delay:.1f}s")
+            sleep(delay)
+            tip = git.fetch_branch(branch, env=auth_env, shallow=state.shallow)
+            if tip is None:
+                _move_checkout(git, local.commit, commit)
+                raise GitError(
+                    f"push to origin/{branch} was rejected ({rejected}) but origin has no such branch"
+                )
+            rebuilt = rebuild_on(git, state, local, tip, message=message, selector=selector, render=render)
+            if rebuilt is None:
+                log.info(f"origin/{branch} already has this change ({tip[:12]})")
+                _move_checkout(git, local.commit, tip)
+                return Published(tip, False, attempt)
+            commit = rebuilt
+            log.debug(f"re-rendered on {tip[:12]}")
         log.debug(f"push {commit[:12]} to origin/{branch} (attempt {attempt}/{attempts})")
         result = git.push(commit, branch, force=force, env=auth_env)
         if result.ok:
+            _move_checkout(git, local.commit, commit)
             return Published(commit, not result.up_to_date, attempt)
         if not result.rejected_stale or force:
-            raise GitError(f"push to origin/{branch} failed: {result.message}. The commit is kept locally on {branch}")
-        if attempt == attempts:
-            break
-        tip = git.fetch_branch(branch, env=auth_env, shallow=state.shallow)
-        if tip is None:
-            raise GitError(f"push to origin/{branch} was rejected ({result.message}) but origin has no such branch")
-        rebuilt = rebuild_on(git, state, local, tip, message=message, selector=selector, render=render)
-        if rebuilt is None:
-            log.info(f"origin/{branch} already has this change ({tip[:12]})")
-            _move_checkout(git, tip)
-            return Published(tip, False, attempt)
-        commit = rebuilt
-        _move_checkout(git, commit)
-        # Full jitter: concurrent writers spread out instead of colliding again in lock-step.
-        delay = random.uniform(0, min(4.0, 0.1 * 2**attempt))
-        log.info(f"origin/{branch} moved on; re-rendered on {tip[:12]}, retrying the push in {delay:.1f}s")
-        sleep(delay)
+            _move_checkout(git, local.commit, commit)
+            raise GitError(
+                f"push to origin/{branch} failed: {result.message}. The commit is kept locally on {branch}"
+            )
+        rejected = result.message
+    _move_checkout(git, local.commit, commit)
     raise GitError(
         f"push to origin/{branch} was still rejected after {attempts} attempts because other pushes keep "
         f"moving it; the commit is kept locally on {branch}; rerun, or raise -push-attempts"
@@ -144,7 +155,10 @@ def rebuild_on(
     return git.commit_tree(state, tree, tip, message)
 
 
-def _move_checkout(git: Git, commit: str) -> None:
+def _move_checkout(git: Git, current: str, commit: str) -> None:
+    """Move the checked-out branch from `current` to `commit`, once the push attempts are over."""
+    if commit == current:
+        return
     try:
         git.reset_keep(commit)
     except GitError as exc:
