@@ -1,9 +1,10 @@
 """GitLab (gitlab.com and self-managed), through python-gitlab (imported only here).
 
 API calls, once the base branch is known: find (1) + create (1), plus one user lookup per reviewer;
-a rerun that reuses the open merge request costs 1; update 1; merge 1. The project object is lazy,
-so nothing is fetched unless the default branch is asked for (and not even then inside GitLab CI
-for the pipeline's own project: CI_DEFAULT_BRANCH answers it).
+a rerun that reuses the open merge request costs 1; update 1; merge 1, or 2 for a merge request
+found rather than created (its branch head is read first, see `_caught_up_head`). The project
+object is lazy, so nothing is fetched unless the default branch is asked for (and not even then
+inside GitLab CI for the pipeline's own project: CI_DEFAULT_BRANCH answers it).
 
 Merge methods. GitLab's merge method is a *project setting* (merge commit, merge commit with
 semi-linear history, fast-forward); the API cannot pick one per merge. So:
@@ -162,9 +163,11 @@ class _Ref:
     """What update/merge need of an MR without fetching it again."""
 
     iid: int
-    sha: str | None
+    sha: str | None  # GitLab's diff head: up to date when we created the MR, maybe stale when found
     draft: bool
+    source: str
     target: str
+    created: bool = False
 
 
 class GitLabAdapter:
@@ -237,10 +240,13 @@ class GitLabAdapter:
             self._fail("open the merge request", exc)
         except requests.RequestException as exc:
             self._fail("open the merge request", exc)
-        return _wrap(created.attributes)
+        pr = _wrap(created.attributes)
+        assert isinstance(pr.handle, _Ref)
+        pr.handle.created = True
+        return pr
 
     def update(self, pr: PullRequest, title: str, body: str) -> PullRequest:
-        ref = _ref(pr)
+        ref = self._ref(pr)
         # Keep a draft a draft: the new title would otherwise drop the prefix and publish it.
         new_title = f"Draft: {title}" if ref.draft else title
         updated = self._call(
@@ -252,11 +258,13 @@ class GitLabAdapter:
         return _wrap(updated)
 
     def merge(self, pr: PullRequest, method: MergeMethod) -> None:
-        ref = _ref(pr)
+        ref = self._ref(pr)
         deadline = time.monotonic() + self.config.deadline
         sha = ref.sha
         if method == "rebase":
             sha = self._rebase(ref, deadline)
+        elif not ref.created:
+            sha = self._caught_up_head(ref, deadline)
         body: dict[str, Any] = {}
         if method == "squash":
             body["squash"] = True
@@ -313,6 +321,13 @@ class GitLabAdapter:
                 ids.append(user_id)
         return ids
 
+    def _ref(self, pr: PullRequest) -> _Ref:
+        if isinstance(pr.handle, _Ref):
+            return pr.handle
+        handle = _wrap(self._mr_state(pr.number)).handle  # a PullRequest built elsewhere: read it
+        assert isinstance(handle, _Ref)
+        return handle
+
     def _user_id(self, name: str) -> int | None:
         """`GET /users?username=NAME`: one request, an empty list when there is no such user."""
         users = self._call(
@@ -323,6 +338,29 @@ class GitLabAdapter:
             if str(user.attributes.get("username", "")).lower() == name.lower():
                 return int(user.attributes["id"])
         return None
+
+    def _caught_up_head(self, ref: _Ref, deadline: float) -> str | None:
+        """The source branch's head, once GitLab's view of the merge request has caught up with it.
+
+        GitLab refreshes a merge request after a push asynchronously: an MR found right after we pushed
+        to its branch may still show the previous head, and merging it would merge that old commit
+        (or, pinned, fail). The branch itself is read from the repository, so it is current.
+        """
+        branch = self._call(
+            f"read branch {ref.source}", lambda: self._project.branches.get(ref.source, **_NO_SDK_RETRY)
+        )
+        head = str((branch.attributes.get("commit") or {}).get("id") or "") or None
+        sha = ref.sha
+        while head and sha != head:
+            if time.monotonic() + self.poll >= deadline:
+                raise ProviderError(
+                    f"GitLab has not caught up with the push to {ref.source} yet (!{ref.iid} is at "
+                    f"{(sha or '?')[:12]}, the branch at {head[:12]}) after {self.config.deadline:g}s; rerun"
+                )
+            self.config.debug(f"GitLab: !{ref.iid} still shows {(sha or '?')[:12]}; waiting for {head[:12]}")
+            time.sleep(self.poll)
+            sha = self._mr_state(ref.iid).get("sha")
+        return head or sha
 
     def _rebase(self, ref: _Ref, deadline: float) -> str | None:
         """Start GitLab's rebase of the source branch and wait for it; the new head sha."""
@@ -440,7 +478,13 @@ def _wrap(data: dict[str, Any]) -> PullRequest:
     draft = bool(data.get("draft") or data.get("work_in_progress"))
     if draft:
         title = _DRAFT_PREFIX.sub("", title, count=1)
-    ref = _Ref(int(data["iid"]), data.get("sha"), draft, str(data.get("target_branch") or ""))
+    ref = _Ref(
+        int(data["iid"]),
+        data.get("sha"),
+        draft,
+        str(data.get("source_branch") or ""),
+        str(data.get("target_branch") or ""),
+    )
     return PullRequest(
         number=ref.iid,
         url=str(data.get("web_url") or ""),
@@ -448,12 +492,6 @@ def _wrap(data: dict[str, Any]) -> PullRequest:
         body=data.get("description") or "",
         handle=ref,
     )
-
-
-def _ref(pr: PullRequest) -> _Ref:
-    if isinstance(pr.handle, _Ref):
-        return pr.handle
-    return _Ref(pr.number, None, False, "")
 
 
 def _merge_status(state: dict[str, Any]) -> str:

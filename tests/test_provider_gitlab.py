@@ -352,6 +352,36 @@ def test_rebase_merge_rebases_first_then_merges_the_rebased_head(fake: FakeGitLa
     assert fake.mr(PROJECT, 1)["state"] == "merged"
 
 
+def test_found_merge_request_is_merged_at_the_branch_head_once_gitlab_caught_up(fake: FakeGitLab) -> None:
+    head = "gitops/staging"
+    connect(config(fake)).create(spec(head=head))
+    pushed = fake.push(PROJECT, head, refresh_after=2)  # GitLab refreshes the MR asynchronously
+    adapter = connect(config(fake))
+    pr = adapter.find_open(head, "main")
+    assert pr is not None
+    fake.requests.clear()
+    adapter.merge(pr, "merge")
+    calls = [(e.method, e.path, e.status) for e in fake.requests]
+    assert calls == [
+        ("GET", f"/projects/{ENCODED}/repository/branches/gitops%2Fstaging", 200),
+        ("GET", f"{MRS}/1", 200),  # still the old head
+        ("GET", f"{MRS}/1", 200),  # caught up
+        ("PUT", f"{MRS}/1/merge", 200),
+    ]
+    assert body(fake.requests[-1]) == {"sha": pushed}
+    assert fake.mr(PROJECT, 1)["_merged_head"] == pushed
+
+
+def test_found_merge_request_gitlab_never_refreshes_is_not_merged_stale(fake: FakeGitLab) -> None:
+    connect(config(fake)).create(spec())
+    fake.push(PROJECT, "update-to-commit-1b39bd0", refresh_after=10_000)
+    adapter = connect(config(fake, deadline=0.2))
+    pr = adapter.find_open("update-to-commit-1b39bd0", "main")
+    message = error_of(adapter.merge, pr, "merge")
+    assert "has not caught up with the push to update-to-commit-1b39bd0" in message
+    assert fake.mr(PROJECT, 1)["state"] == "opened"
+
+
 def test_failed_rebase_is_reported_in_gitlabs_words(fake: FakeGitLab) -> None:
     adapter, pr = opened(fake, _rebase_conflicts=True)
     message = error_of(adapter.merge, pr, "rebase")
@@ -589,5 +619,10 @@ def test_cli_opens_then_reuses_and_merges_a_merge_request(
         run = run_tool([*args, "-merge-pull-request", "-merge-method=squash"], again, env)
         assert run.returncode == 0, run.stderr
         assert run.stdout == f"{mr['web_url']}\n" and len(server.merge_requests) == 1
-        assert [(e.method, e.path) for e in server.requests] == [("GET", MRS), ("PUT", f"{MRS}/1/merge")]
+        branch = f"/projects/{ENCODED}/repository/branches/update-to-commit-1b39bd0"
+        assert [(e.method, e.path) for e in server.requests] == [
+            ("GET", MRS),  # reuse
+            ("GET", branch),  # the head GitLab must have caught up with before merging
+            ("PUT", f"{MRS}/1/merge"),
+        ]
         assert mr["state"] == "merged" and mr["squash_commit_sha"]

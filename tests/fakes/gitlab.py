@@ -16,6 +16,9 @@ codes and bodies the adapter depends on:
   branch), 405 (not mergeable: draft, closed, pipeline, approvals, threads, still checking),
   422 "Branch cannot be merged" (conflicts, fast-forward impossible, squash not allowed), 409 (sha
   mismatch); asynchronous rebase (`PUT .../rebase` → 202, `rebase_in_progress` until done).
+- Branches (`GET /projects/:id/repository/branches/:branch`) come from the repository, current at
+  once; a merge request's `sha` follows a push to its branch only after GitLab's asynchronous
+  refresh (`push(..., refresh_after=N)` scripts that delay).
 - Pagination: `page`/`per_page` (default 20, max 100) with `X-Page`, `X-Per-Page`, `X-Total`,
   `X-Total-Pages`, `X-Next-Page`, `X-Prev-Page` and `Link` (first/prev/next/last) headers.
 
@@ -150,6 +153,7 @@ class FakeGitLab(FakeService):
             "_members": {k.lower(): v for k, v in (members or {}).items()},
             "_protected": set(protected_branches if protected_branches is not None else (default_branch,)),
             "_approvals_required": approvals_required,
+            "_branches": {default_branch: _sha("branch", path, default_branch)},
             "_next_iid": 1,
         }
         self.projects[path.lower()] = project
@@ -168,6 +172,23 @@ class FakeGitLab(FakeService):
     def mr(self, path: str, iid: int) -> dict[str, Any]:
         project = self.projects[path.lower()]
         return next(m for m in self.merge_requests if m["project_id"] == project["id"] and m["iid"] == iid)
+
+    def push(self, path: str, branch: str, *, refresh_after: int = 0) -> str:
+        """A new commit on `branch`; open MRs from it show it after `refresh_after` more looks."""
+        with self.lock:
+            project = self.projects[path.lower()]
+            head = _sha("push", path, branch, next(self._ids))
+            project["_branches"][branch] = head
+            for mr in self.merge_requests:
+                if (
+                    mr["project_id"] == project["id"]
+                    and mr["source_branch"] == branch
+                    and mr["state"] == "opened"
+                ):
+                    mr["_refresh_in"] = refresh_after
+                    if refresh_after == 0:
+                        mr["sha"] = head
+            return head
 
     def default_fault_body(self, status: int) -> Any:
         if status == 429:
@@ -189,7 +210,7 @@ class FakeGitLab(FakeService):
         if not match:
             return Reply.json(404, _NOT_FOUND)
         rest = match[2] or ""
-        if not re.fullmatch(r"(/merge_requests(/\d+(/merge|/rebase)?)?)?", rest):
+        if not re.fullmatch(r"(/merge_requests(/\d+(/merge|/rebase)?)?|/repository/branches/[^/]+)?", rest):
             return Reply.json(404, _NOT_FOUND)  # no such route, as for an unencoded project path
         project = self._find_project(urllib.parse.unquote(match[1]))
         access = self._access(project, auth) if project else 0
@@ -215,6 +236,8 @@ class FakeGitLab(FakeService):
             return Reply.json(200, self._public(project))
         if rest == "/merge_requests" and method == "GET":
             return self._list_mrs(request, project)
+        if rest.startswith("/repository/branches/") and method == "GET":
+            return self._branch(project, urllib.parse.unquote(rest.rsplit("/", 1)[1]))
         if rest == "/merge_requests" and method == "POST":
             return self._create_mr(request, project, auth, access)
         mr_match = re.fullmatch(r"/merge_requests/(\d+)(/merge|/rebase)?", rest)
@@ -259,6 +282,26 @@ class FakeGitLab(FakeService):
         return level
 
     # -- endpoints ------------------------------------------------------------------------------------
+
+    def _branch(self, project: dict[str, Any], name: str) -> Reply:
+        head = project["_branches"].get(name)
+        if head is None:
+            return Reply.json(404, {"message": "404 Branch Not Found"})
+        commit = {"id": head, "short_id": head[:8], "title": f"commit on {name}", "parent_ids": []}
+        return Reply.json(
+            200,
+            {
+                "name": name,
+                "commit": commit,
+                "merged": False,
+                "protected": name in project["_protected"],
+                "developers_can_push": False,
+                "developers_can_merge": False,
+                "can_push": True,
+                "default": name == project["default_branch"],
+                "web_url": f"{project['web_url']}/-/tree/{name}",
+            },
+        )
 
     def _list_users(self, request: RawRequest) -> Reply:
         wanted = (request.param("username") or "").lower()
@@ -387,6 +430,7 @@ class FakeGitLab(FakeService):
             merge_commit_sha=None if project["merge_method"] == "ff" else _sha("merge", mr["id"]),
             squash_commit_sha=_sha("squash", mr["id"]) if squash else None,
             merge_error=None,
+            _merged_head=mr["sha"],  # diff_head_sha: stale if GitLab has not refreshed after a push
         )
         return Reply.json(200, self._render(mr, single=True))
 
@@ -415,6 +459,7 @@ class FakeGitLab(FakeService):
         project["_next_iid"] += 1
         draft = bool(_DRAFT.match(title))
         path = project["path_with_namespace"]
+        head = project["_branches"].setdefault(source, _sha("head", project["id"], source, iid))
         mr: dict[str, Any] = {
             "id": next(self._ids),
             "iid": iid,
@@ -444,7 +489,7 @@ class FakeGitLab(FakeService):
             "work_in_progress": draft,
             "milestone": None,
             "merge_when_pipeline_succeeds": False,
-            "sha": _sha("head", project["id"], source, iid),
+            "sha": head,
             "merge_commit_sha": None,
             "squash_commit_sha": None,
             "discussion_locked": None,
@@ -476,12 +521,19 @@ class FakeGitLab(FakeService):
             "_rebase_polls": 0,  # GETs left before a started rebase finishes
             "_rebase_takes": 1,
             "_rebase_conflicts": False,
+            "_refresh_in": 0,  # looks left before a push to the source branch shows in `sha`
+            "_merged_head": None,  # the source commit the merge took
         }
         self.merge_requests.append(mr)
         return mr
 
     def _observe(self, mr: dict[str, Any]) -> None:
         """Time passes for asynchronous work each time a client looks at the MR."""
+        if mr["_refresh_in"] > 0:
+            mr["_refresh_in"] -= 1
+            if mr["_refresh_in"] == 0:
+                project = next(p for p in self.projects.values() if p["id"] == mr["project_id"])
+                mr["sha"] = project["_branches"][mr["source_branch"]]
         if mr["_checking"] > 0:
             mr["_checking"] -= 1
         if mr["_rebase_polls"] > 0:
@@ -492,7 +544,10 @@ class FakeGitLab(FakeService):
                         "Rebase failed: Rebase locally, resolve all conflicts, then push the branch."
                     )
                 else:
-                    mr.update(sha=_sha("rebased", mr["sha"]), _diverged=False, merge_error=None)
+                    rebased = _sha("rebased", mr["sha"])
+                    mr.update(sha=rebased, _diverged=False, merge_error=None)
+                    project = next(p for p in self.projects.values() if p["id"] == mr["project_id"])
+                    project["_branches"][mr["source_branch"]] = rebased
 
     def _detailed_status(self, project: dict[str, Any], mr: dict[str, Any]) -> str:
         if mr["state"] != "opened":
