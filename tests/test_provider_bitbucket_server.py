@@ -529,20 +529,26 @@ def test_fake_pages_the_way_the_sdk_expects(fake: FakeBitbucketServer) -> None:
 
 def test_fake_answers_on_the_latest_alias_and_the_users_route(fake: FakeBitbucketServer) -> None:
     fake.add_repo("~alice", "dots", permissions={})
-    headers = {"Authorization": f"Bearer {TOKEN}"}
+    fake.add_token("BBDC-alicetoken000000000", "alice")
+    bot = {"Authorization": f"Bearer {TOKEN}"}
     latest = requests.get(
-        f"{fake.base_url}/rest/api/latest/projects/PROJ/repos/gitops", headers=headers, timeout=5
+        f"{fake.base_url}/rest/api/latest/projects/PROJ/repos/gitops", headers=bot, timeout=5
     )
     assert latest.status_code == 200 and latest.json()["project"]["key"] == "PROJ"
-    alice = base64.b64encode(b"alice:").decode()
-    denied = requests.get(f"{fake.api_url}/users/alice/repos/dots", headers=headers, timeout=5)
+    owner = {"Authorization": "Bearer BBDC-alicetoken000000000"}
+    mine = requests.get(f"{fake.api_url}/users/alice/repos/dots", headers=owner, timeout=5)
+    assert mine.status_code == 200 and mine.json()["project"]["key"] == "~ALICE"
+    denied = requests.get(f"{fake.api_url}/users/alice/repos/dots", headers=bot, timeout=5)
     assert denied.status_code == 401
-    assert denied.json()["errors"][0]["exceptionName"] == "com.atlassian.bitbucket.AuthorisationException"
-    assert alice  # an empty password never authenticates
-    anonymous = requests.get(
-        f"{fake.api_url}/users/alice/repos/dots", headers={"Authorization": f"Basic {alice}"}, timeout=5
-    )
-    assert anonymous.status_code == 401
+    assert denied.json() == {
+        "errors": [
+            {
+                "context": None,
+                "message": "You are not permitted to access this resource",
+                "exceptionName": "com.atlassian.bitbucket.AuthorisationException",
+            }
+        ]
+    }
 
 
 def test_atlassian_sdk_is_imported_only_by_the_bitbucket_adapters() -> None:
