@@ -12,7 +12,9 @@
 set -euo pipefail
 
 IMAGE=${IMAGE:-localhost/update-gitops-repo:dev}
-BASE_IMAGE=${BASE_IMAGE:-localhost/update-gitops-repo-base:bookworm}
+BASE_PACKAGES=python3,python3-venv,git,ca-certificates,gnupg
+# The tag names the package list, so that changing it makes a new base instead of reusing the old one.
+BASE_IMAGE=${BASE_IMAGE:-localhost/update-gitops-repo-base:bookworm-$(printf '%s' "$BASE_PACKAGES" | sha1sum | cut -c1-8)}
 DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 HOST_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -63,7 +65,7 @@ build_args=()
 if [[ -z ${PUBLIC_BASE:-} ]]; then
     if ! podman image exists "$BASE_IMAGE"; then
         tmp_rootfs=$(mktemp -d -t update-gitops-repo-rootfs.XXXXXX)
-        debootstrap --variant=minbase --include=python3,python3-venv,git,ca-certificates,gnupg \
+        debootstrap --variant=minbase --include="$BASE_PACKAGES" \
             bookworm "$tmp_rootfs" "$DEBIAN_MIRROR" >> "$log" 2>&1 || fail 1 "debootstrap failed"
         # What the public slim images leave out too: package caches, indexes, docs, man pages, locales
         # (keeping the copyright files).
@@ -90,6 +92,10 @@ if ! buildah bud --quiet --layers --isolation chroot --network host "${volumes[@
     -t "$IMAGE" -f "$ROOT/Dockerfile" "$ROOT" >> "$log" 2>&1; then
     fail 1 "buildah bud failed"
 fi
+
+# Every source change leaves the previous image and build stage untagged; keep a day of them (the
+# layer cache) and drop the rest, so that a machine that builds often does not fill up.
+podman image prune --force --filter until=24h >> "$log" 2>&1 || true
 
 size=$(podman image inspect --format '{{.Size}}' "$IMAGE")
 elapsed=$(($(date +%s) - started))
