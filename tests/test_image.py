@@ -40,7 +40,8 @@ from tests.test_integrations import (
 )
 
 # One xdist worker runs them all (scripts/test uses --dist loadgroup): one build, no waiting on its lock.
-pytestmark = [pytest.mark.image, pytest.mark.xdist_group("image")]
+# A cold build (debootstrap, PyPI downloads) takes ~1.5 min and counts against the first test's timeout.
+pytestmark = [pytest.mark.image, pytest.mark.xdist_group("image"), pytest.mark.timeout(900)]
 
 REPO = Path(__file__).resolve().parent.parent
 BUILD_SCRIPT = REPO / "scripts" / "build-image.sh"
