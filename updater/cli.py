@@ -79,6 +79,7 @@ class Remote:
     provider: str
     credential: Credential | None
     auth_env: dict[str, str]
+    target: str  # what git pushes to: "origin", or origin's URL without the user:token in it
 
 
 def run(opts: flags.Options, argv: list[str], result: Result) -> None:
@@ -164,6 +165,7 @@ def run(opts: flags.Options, argv: list[str], result: Result) -> None:
         selector=selector,
         render=rerender,
         auth_env=remote.auth_env,
+        remote=remote.target,
         force=opts.force_push,
         attempts=opts.push_attempts,
     )
@@ -187,12 +189,15 @@ def _remote(opts: flags.Options, origin_url: str | None) -> Remote:
     provider = providers.check_name(opts.scm_provider or detect_provider(origin))
     credential = find_credential(origin, provider, opts.token_file or None)
     settings: dict[str, str] = {}
-    if credential is not None and origin.is_http and not origin.password:
+    if credential is not None and origin.is_http:
         settings.update(credential.git_env(provider))
         log.debug(f"git authenticates to {origin.netloc} with the token from {credential.source}")
     if opts.ca_bundle:
         settings["http.sslCAInfo"] = opts.ca_bundle
-    return Remote(origin, provider, credential, config_env(settings) if settings else {})
+    # git hands a URL with user:token@ to its http helper on the command line, visible in `ps`:
+    # talk to the same URL without it and send the token as a header instead.
+    target = origin.url_without_credentials if origin.is_http and origin.password else "origin"
+    return Remote(origin, provider, credential, config_env(settings) if settings else {}, target)
 
 
 def _pull_request(
@@ -224,7 +229,7 @@ def _pull_request(
             adapter = providers.connect(remote.provider, config)
         return adapter
 
-    from_git = None if opts.base_branch else git.remote_default_branch(env=remote.auth_env)
+    from_git = None if opts.base_branch else git.remote_default_branch(env=remote.auth_env, remote=remote.target)
     base = pull_request.resolve_base(opts.base_branch, from_git, lambda: connect().default_branch())
     if base == branch:
         log.warn(f"-branch {branch} is the base branch: the change is pushed there directly, no pull request")

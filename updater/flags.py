@@ -64,7 +64,7 @@ _FLAGS: list[Flag] = [
     Flag("results-dir", "str", "", "write the results (pr-url, pr-number, commit, branch, operation) as one file "
          "each into this directory, e.g. Tekton's /tekton/results", "dir"),
     Flag("ca-bundle", "str", "", "PEM file of CA certificates trusted by both git and the API client", "path"),
-    Flag("push-attempts", "int", 10, "how many times to push when other pipelines keep moving the branch "
+    Flag("push-attempts", "int", 20, "how many times to push when other pipelines keep moving the branch "
          "(each retry re-renders on the new tip)", "n"),
     Flag("pr-body-template", "str", "", "Jinja2 template file for the pull request description", "path"),
     Flag("version", "bool", False, "print the version and exit"),
@@ -101,7 +101,7 @@ class Options:
     token_file: str = ""
     results_dir: str = ""
     ca_bundle: str = ""
-    push_attempts: int = 10
+    push_attempts: int = 20
     pr_body_template: str = ""
     version: bool = False
     duplicate_keys: list[str] = field(default_factory=list)

@@ -69,6 +69,7 @@ def push_converging(
     selector: Selector,
     render: RenderFn,
     auth_env: Mapping[str, str],
+    remote: str,
     force: bool,
     attempts: int,
     sleep: Callable[[float], None] = time.sleep,
@@ -83,7 +84,7 @@ def push_converging(
             delay = random.uniform(0, min(4.0, 0.1 * 2 ** (attempt - 1)))
             log.info(f"origin/{branch} moved on; re-rendering on its new tip and retrying in {delay:.1f}s")
             sleep(delay)
-            tip = git.fetch_branch(branch, env=auth_env, shallow=state.shallow)
+            tip = git.fetch_branch(branch, env=auth_env, shallow=state.shallow, remote=remote)
             if tip is None:
                 _move_checkout(git, local.commit, commit)
                 raise GitError(
@@ -97,7 +98,7 @@ def push_converging(
             commit = rebuilt
             log.debug(f"re-rendered on {tip[:12]}")
         log.debug(f"push {commit[:12]} to origin/{branch} (attempt {attempt}/{attempts})")
-        result = git.push(commit, branch, force=force, env=auth_env)
+        result = git.push(commit, branch, force=force, env=auth_env, remote=remote)
         if result.ok:
             _move_checkout(git, local.commit, commit)
             return Published(commit, not result.up_to_date, attempt)

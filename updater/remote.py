@@ -45,6 +45,14 @@ class Origin:
         return f"{scheme}://{self.netloc if self.is_http else self.host}"
 
     @property
+    def url_without_credentials(self) -> str:
+        """The configured URL, byte for byte, minus any user:password@."""
+        if "://" not in self.url:
+            return self.url
+        parts = urllib.parse.urlsplit(self.url)
+        return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+    @property
     def display(self) -> str:
         """The URL with any credentials removed, for messages."""
         if self.scheme == "file":
