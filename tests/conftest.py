@@ -112,5 +112,7 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
             "CI_API_V4_URL",
             "CI_SERVER_HOST",
             "CI_SERVER_URL",
+            "CI_PROJECT_PATH",
+            "CI_DEFAULT_BRANCH",
         ):
             monkeypatch.delenv(name, raising=False)

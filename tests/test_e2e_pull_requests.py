@@ -96,3 +96,26 @@ def test_an_unreachable_api_fails_after_the_push_with_one_line(git_server: GitSe
 
 def pull_url(fake: FakeGitHub, number: int) -> str:
     return f"{fake.web_url}/acme/hello-world-gitops/pull/{number}"
+
+
+def test_bitbucket_cloud_pull_request_with_an_app_password(git_server: GitServer, tmp_path: Path) -> None:
+    from tests.fakes.bitbucket_cloud import FakeBitbucketCloud
+
+    git_server.allow("ci-bot", DEFAULT_TOKEN)  # Bitbucket needs the account's username for git too
+    url = git_server.create_repo("acme/hello-world-gitops.git", copy_fixture("hello-world", tmp_path / "seed"))
+    checkout = clone(url, tmp_path / "checkout", token=DEFAULT_TOKEN, user="ci-bot", detached=True)
+    env = {**make_home(tmp_path), "BITBUCKET_USERNAME": "ci-bot", "BITBUCKET_APP_PASSWORD": DEFAULT_TOKEN}
+    with FakeBitbucketCloud() as bb:
+        bb.add_user("ci-bot", DEFAULT_TOKEN)
+        bb.add_repo("acme", "hello-world-gitops", git_dir=git_server.repo_dir("acme/hello-world-gitops.git"))
+        args = [*ARGS, "-scm-provider=bitbucket-cloud", f"-api-endpoint={bb.api_url}", "-merge-pull-request",
+                "-merge-method=squash"]
+        run = run_tool(args, checkout, env)
+        assert run.returncode == 0, run.stderr
+        [pull] = bb.pulls
+        assert run.stdout == f"{bb.web_url}/acme/hello-world-gitops/pull-requests/{pull.id}\n"
+        assert (pull.source, pull.destination, pull.state) == (f"update-to-commit-{REV}", "main", "MERGED")
+        assert pull.merge_strategy == "squash"
+        assert len(bb.requests) == 3  # find, create, merge
+        # Rerun: nothing new anywhere; the merged PR is not "open", so nothing is reused or reopened by mistake.
+        assert DEFAULT_TOKEN not in run.stderr
