@@ -75,6 +75,7 @@ _STALE_MARKERS = (
     "cannot lock ref",
     "incorrect old value provided",
     "reference already exists",  # newer git, when a concurrent push created the branch first
+    "reference already exists",  # newer git, when a concurrent push created the branch first
     "failed to update ref",
     "stale info",
     "failed to lock",
@@ -264,9 +265,9 @@ class Git:
 
     # -- talking to origin ----------------------------------------------------------------------
 
-    def push(self, commit: str, branch: str, *, force: bool, env: Mapping[str, str]) -> PushResult:
+    def push(self, commit: str, branch: str, *, force: bool, env: Mapping[str, str], remote: str) -> PushResult:
         refspec = f"{'+' if force else ''}{commit}:refs/heads/{branch}"
-        status, out, err = self.run("push", "--porcelain", "origin", refspec, env=env, check=False)
+        status, out, err = self.run("push", "--porcelain", remote, refspec, env=env, check=False)
         text = f"{out}\n{err}"
         if status == 0:
             # --porcelain flags a ref that needed no update with "=".
@@ -281,21 +282,21 @@ class Git:
             return PushResult(False, True, _last_line(text))
         return PushResult(False, False, _last_line(err) or _last_line(str(out)) or f"exit status {status}")
 
-    def fetch_branch(self, branch: str, *, env: Mapping[str, str], shallow: bool) -> str | None:
+    def fetch_branch(self, branch: str, *, env: Mapping[str, str], shallow: bool, remote: str) -> str | None:
         """Fetch origin's `branch`; its tip sha, or None when origin has no such branch."""
         args = ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head"]
         if shallow:
             args.append("--depth=1")
         tracking = f"refs/update-gitops-repo/remote/{branch}"
-        status, _, err = self.run(*args, "origin", f"+refs/heads/{branch}:{tracking}", env=env, check=False)
+        status, _, err = self.run(*args, remote, f"+refs/heads/{branch}:{tracking}", env=env, check=False)
         if status != 0:
             if "couldn't find remote ref" in err.lower():
                 return None
             raise GitError(redact(f"fetching {branch} from origin failed: {_auth_line(err)}"))
         return self.out("rev-parse", tracking)
 
-    def remote_default_branch(self, *, env: Mapping[str, str]) -> str | None:
-        status, out, _ = self.run("ls-remote", "--symref", "origin", "HEAD", env=env, check=False)
+    def remote_default_branch(self, *, env: Mapping[str, str], remote: str) -> str | None:
+        status, out, _ = self.run("ls-remote", "--symref", remote, "HEAD", env=env, check=False)
         if status != 0:
             return None
         for line in str(out).splitlines():
