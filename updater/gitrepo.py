@@ -75,7 +75,6 @@ _STALE_MARKERS = (
     "cannot lock ref",
     "incorrect old value provided",
     "reference already exists",  # newer git, when a concurrent push created the branch first
-    "reference already exists",  # newer git, when a concurrent push created the branch first
     "failed to update ref",
     "stale info",
     "failed to lock",
