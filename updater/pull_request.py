@@ -14,8 +14,7 @@ _MAX_FILES_LISTED = 50
 
 DEFAULT_BODY = """\
 Automated update by **update-gitops-repo**{% if revision %} for revision `{{ revision }}`{% endif %}.
-
-{% if files -%}
+{% if files %}
 Rendered {{ files | length }} file{{ "s" if files | length != 1 }}:
 {% for f in files[:max_files] %}
 - `{{ f.output }}` from `{{ f.template }}`
@@ -23,14 +22,13 @@ Rendered {{ files | length }} file{{ "s" if files | length != 1 }}:
 {%- if files | length > max_files %}
 - … and {{ files | length - max_files }} more
 {%- endif %}
-{%- endif %}
-{% if substitutions %}
-
+{% endif %}
+{%- if substitutions %}
 Substitutions:
 {% for key, value in substitutions %}
 - `{{ key }}` = `{{ value }}`
 {%- endfor %}
-{%- endif %}
+{% endif %}
 """
 
 
