@@ -73,8 +73,10 @@ def main() -> int:
             again = clone(url, tmp / "rerun", detached=True, env=env)
             done = subprocess.run(argv, cwd=again, env=env, capture_output=True, text=True, check=False)
             print(done.stderr, end="")
-            print(f"stdout: {done.stdout.strip()}   (exit status {done.returncode}); "
-                  f"pull requests on GitHub: {len(github.pulls(REPO))}")
+            print(
+                f"stdout: {done.stdout.strip()}   (exit status {done.returncode}); "
+                f"pull requests on GitHub: {len(github.pulls(REPO))}"
+            )
             return done.returncode
 
 

@@ -40,9 +40,7 @@ class Run:
         return [ln for ln in self.stderr.splitlines() if ln.startswith("update-gitops-repo: error:")]
 
 
-def run_tool(
-    args: list[str], cwd: Path, env: Mapping[str, str] | None = None, timeout: float = 120
-) -> Run:
+def run_tool(args: list[str], cwd: Path, env: Mapping[str, str] | None = None, timeout: float = 120) -> Run:
     """Run the installed console script, as a pipeline step would: its own process, a given env."""
     argv = [TOOL, *args]
     done = subprocess.run(

@@ -14,7 +14,9 @@ from tests.conftest import TOOL, run_tool, snapshot
 from tests.gitserver import DEFAULT_TOKEN, GitServer, clean_env, clone, copy_fixture, make_home, run_git
 
 HELLO = "acme/hello-world-gitops.git"
-IMAGE = "your-dockerhub-user/hello-world@sha256:e34351c0bbe7658da1441a80398d230481b6465fb375739941f1a144e340c567"
+IMAGE = (
+    "your-dockerhub-user/hello-world@sha256:e34351c0bbe7658da1441a80398d230481b6465fb375739941f1a144e340c567"
+)
 REV = "1b39bd0a4cf0b0dd1f1e2f32cbe0c7d1e2d3f4a5"
 
 
@@ -22,7 +24,9 @@ def base_args(*extra: str) -> list[str]:
     return [f"-git-revision={REV}", f"-substitute=imageName={IMAGE}", "-create-pull-request=false", *extra]
 
 
-def tekton_checkout(server: GitServer, tmp_path: Path, repo: str = HELLO, fixture: str = "hello-world") -> tuple[Path, dict[str, str]]:
+def tekton_checkout(
+    server: GitServer, tmp_path: Path, repo: str = HELLO, fixture: str = "hello-world"
+) -> tuple[Path, dict[str, str]]:
     """A checkout as Tekton's git resource leaves it: detached, shallow, credentials in ~/.git-credentials."""
     url = server.create_repo(repo, copy_fixture(fixture, tmp_path / "seed"))
     env = make_home(tmp_path, url, "tekton-bot", DEFAULT_TOKEN, style="tekton")
@@ -64,7 +68,9 @@ def test_git_credential_store_with_an_encoded_port_is_found(git_server: GitServe
     assert f"update-to-commit-{REV}" in git_server.branches(HELLO)
 
 
-def test_a_token_from_the_environment_is_used_without_touching_disk(git_server: GitServer, tmp_path: Path) -> None:
+def test_a_token_from_the_environment_is_used_without_touching_disk(
+    git_server: GitServer, tmp_path: Path
+) -> None:
     url = git_server.create_repo(HELLO, copy_fixture("hello-world", tmp_path / "seed"))
     checkout = clone(url, tmp_path / "co", token=DEFAULT_TOKEN)
     env = make_home(tmp_path)  # no stored credentials at all
@@ -87,8 +93,12 @@ def test_user_and_token_in_the_origin_url_work(git_server: GitServer, tmp_path: 
 def test_working_dir_may_be_a_subdirectory_of_the_repository(git_server: GitServer, tmp_path: Path) -> None:
     checkout, env = tekton_checkout(git_server, tmp_path, "acme/clusters.git", "multi-cluster")
     run = run_tool(
-        ["-git-revision=abc", "-create-pull-request=false", "-substitute=imageDigest=sha256:1111",
-         "-missing-key=default"],
+        [
+            "-git-revision=abc",
+            "-create-pull-request=false",
+            "-substitute=imageDigest=sha256:1111",
+            "-missing-key=default",
+        ],
         checkout / "production",
         env,
     )
@@ -100,7 +110,9 @@ def test_working_dir_may_be_a_subdirectory_of_the_repository(git_server: GitServ
     assert git_server.read("acme/clusters.git", staging, "update-to-commit-abc") == git_server.read(
         "acme/clusters.git", staging, "main"
     )
-    text = git_server.read("acme/clusters.git", "production/us-east-1/deployment.yaml", "update-to-commit-abc")
+    text = git_server.read(
+        "acme/clusters.git", "production/us-east-1/deployment.yaml", "update-to-commit-abc"
+    )
     # The header names the template relative to the working dir.
     assert b"# File generated from us-east-1/deployment.yaml.tmpl by" in text
 
@@ -119,7 +131,9 @@ def test_a_checkout_owned_by_another_uid_just_works(git_server: GitServer, tmp_p
     assert "safe" not in (tmp_path / "home" / ".gitconfig").read_text()
 
 
-def test_a_refused_token_fails_with_one_line_and_keeps_the_commit(git_server: GitServer, tmp_path: Path) -> None:
+def test_a_refused_token_fails_with_one_line_and_keeps_the_commit(
+    git_server: GitServer, tmp_path: Path
+) -> None:
     url = git_server.create_repo(HELLO, copy_fixture("hello-world", tmp_path / "seed"))
     checkout = clone(url, tmp_path / "co", token=DEFAULT_TOKEN)
     bad = "wrong-token-0123456789"
@@ -143,8 +157,12 @@ def test_no_credentials_at_all_fails_clearly(git_server: GitServer, tmp_path: Pa
 
 def test_nothing_to_change_exits_zero_without_commit_or_push(git_server: GitServer, tmp_path: Path) -> None:
     checkout, env = tekton_checkout(git_server, tmp_path)
-    args = [f"-git-revision={REV}", f"-substitute=imageName={IMAGE}", "-create-pull-request=false",
-            f"-branch=update-to-commit-{REV}"]
+    args = [
+        f"-git-revision={REV}",
+        f"-substitute=imageName={IMAGE}",
+        "-create-pull-request=false",
+        f"-branch=update-to-commit-{REV}",
+    ]
     assert run_tool(args, checkout, env).returncode == 0
     git_server.clear_log()
     before = snapshot(checkout)
@@ -155,14 +173,20 @@ def test_nothing_to_change_exits_zero_without_commit_or_push(git_server: GitServ
     assert git_server.push_requests() == []
 
 
-def test_dry_run_shows_the_diff_branch_and_message_and_touches_nothing(git_server: GitServer, tmp_path: Path) -> None:
+def test_dry_run_shows_the_diff_branch_and_message_and_touches_nothing(
+    git_server: GitServer, tmp_path: Path
+) -> None:
     checkout, env = tekton_checkout(git_server, tmp_path)
     before = snapshot(checkout)
     git_server.clear_log()
     run = run_tool(base_args("-dry-run"), checkout, env)
     assert run.returncode == 0, run.stderr
     assert run.stdout.startswith("--- a/application.yaml\n+++ b/application.yaml\n")
-    assert f'+        image: "{IMAGE}"' in run.stdout or f'+          image: "{IMAGE}"' in run.stdout or IMAGE in run.stdout
+    assert (
+        f'+        image: "{IMAGE}"' in run.stdout
+        or f'+          image: "{IMAGE}"' in run.stdout
+        or IMAGE in run.stdout
+    )
     assert f"update-to-commit-{REV}" in run.stderr and f"update templates for commit {REV}" in run.stderr
     assert snapshot(checkout) == before
     assert git_server.requests() == []
@@ -176,7 +200,9 @@ def test_json_output_describes_the_run(git_server: GitServer, tmp_path: Path) ->
     assert data["changed"] is True and data["pushed"] is True and data["operation"] == "pushed"
     assert data["branch"] == f"update-to-commit-{REV}"
     assert data["commit"] == git_server.rev(HELLO, data["branch"])
-    assert data["files"] == [{"template": "application.yaml.tmpl", "output": "application.yaml", "changed": True}]
+    assert data["files"] == [
+        {"template": "application.yaml.tmpl", "output": "application.yaml", "changed": True}
+    ]
     assert data["pull_request"] is None
 
 
@@ -187,7 +213,9 @@ def test_json_output_reports_errors_too(tmp_path: Path) -> None:
     assert data["exit_code"] == 1 and "not inside a git repository" in data["error"]
 
 
-def test_branch_master_without_pull_request_commits_straight_to_it(git_server: GitServer, tmp_path: Path) -> None:
+def test_branch_master_without_pull_request_commits_straight_to_it(
+    git_server: GitServer, tmp_path: Path
+) -> None:
     checkout, env = tekton_checkout(git_server, tmp_path)
     before = git_server.rev(HELLO, "main")
     run = run_tool([*base_args(), "-branch=main"], checkout, env)
@@ -202,7 +230,11 @@ def test_an_existing_remote_branch_is_updated_not_fatal(git_server: GitServer, t
     first = git_server.rev(HELLO, f"update-to-commit-{REV}")
     # A rerun of the pipeline: a fresh detached checkout of main, same revision, a new image.
     again = clone(git_server.repo_url(HELLO), tmp_path / "again", detached=True, env=env)
-    run = run_tool([f"-git-revision={REV}", "-substitute=imageName=other@sha256:2", "-create-pull-request=false"], again, env)
+    run = run_tool(
+        [f"-git-revision={REV}", "-substitute=imageName=other@sha256:2", "-create-pull-request=false"],
+        again,
+        env,
+    )
     assert run.returncode == 0, run.stderr
     tip = git_server.rev(HELLO, f"update-to-commit-{REV}")
     assert git_server.git(HELLO, "rev-parse", f"{tip}~1") == first  # fast-forward on top of the old branch
@@ -240,7 +272,9 @@ def test_a_local_branch_of_the_same_name_is_kept_reachable(tmp_path: Path) -> No
     git("-c", "user.name=me", "-c", "user.email=me@x", "commit", "-q", "-m", "my work")
     mine = git("rev-parse", "HEAD")
     git("checkout", "-q", "main")
-    run = run_tool(["-git-revision=1", "-substitute=imageName=i", "-create-pull-request=false"], checkout, clean_env())
+    run = run_tool(
+        ["-git-revision=1", "-substitute=imageName=i", "-create-pull-request=false"], checkout, clean_env()
+    )
     assert run.returncode == 0, run.stderr
     assert "kept as refs/update-gitops-repo/previous/update-to-commit-1" in run.stderr
     assert git("rev-parse", "refs/update-gitops-repo/previous/update-to-commit-1") == mine
@@ -250,9 +284,15 @@ def test_staging_takes_outputs_and_tracked_edits_but_not_other_untracked_files(t
     checkout = file_checkout(tmp_path)
     (checkout / "README.md").write_text("edited by a script before the tool ran\n")
     (checkout / "scratch.txt").write_text("not ours to commit\n")
-    run = run_tool(["-git-revision=1", "-substitute=imageName=i", "-create-pull-request=false"], checkout, clean_env())
+    run = run_tool(
+        ["-git-revision=1", "-substitute=imageName=i", "-create-pull-request=false"], checkout, clean_env()
+    )
     assert run.returncode == 0, run.stderr
-    changed = run_git("show", "--name-only", "--format=", "HEAD", cwd=checkout, env=clean_env()).stdout.decode().split()
+    changed = (
+        run_git("show", "--name-only", "--format=", "HEAD", cwd=checkout, env=clean_env())
+        .stdout.decode()
+        .split()
+    )
     assert sorted(changed) == ["README.md", "application.yaml"]
     assert (checkout / "scratch.txt").exists()
     status = run_git("status", "--porcelain", cwd=checkout, env=clean_env()).stdout.decode()
@@ -263,7 +303,14 @@ def test_the_repository_identity_is_used_when_configured(tmp_path: Path) -> None
     checkout = file_checkout(tmp_path)
     run_git("config", "user.name", "Deploy Bot", cwd=checkout, env=clean_env())
     run_git("config", "user.email", "deploy@example.org", cwd=checkout, env=clean_env())
-    assert run_tool(["-git-revision=1", "-substitute=imageName=i", "-create-pull-request=false"], checkout, clean_env()).returncode == 0
+    assert (
+        run_tool(
+            ["-git-revision=1", "-substitute=imageName=i", "-create-pull-request=false"],
+            checkout,
+            clean_env(),
+        ).returncode
+        == 0
+    )
     who = run_git("log", "-1", "--format=%an <%ae>", cwd=checkout, env=clean_env()).stdout.decode().strip()
     assert who == "Deploy Bot <deploy@example.org>"
 
@@ -271,8 +318,16 @@ def test_the_repository_identity_is_used_when_configured(tmp_path: Path) -> None
 def test_commit_message_is_verbatim_with_git_cleanup(tmp_path: Path) -> None:
     checkout = file_checkout(tmp_path)
     message = '"deploy" hello-world 1.2   \n\n\n\nbody line\n\n'
-    run = run_tool(["-git-revision=1", "-substitute=imageName=i", "-create-pull-request=false",
-                    f"-commit-message={message}"], checkout, clean_env())
+    run = run_tool(
+        [
+            "-git-revision=1",
+            "-substitute=imageName=i",
+            "-create-pull-request=false",
+            f"-commit-message={message}",
+        ],
+        checkout,
+        clean_env(),
+    )
     assert run.returncode == 0, run.stderr
     body = run_git("log", "-1", "--format=%B", cwd=checkout, env=clean_env()).stdout.decode()
     assert body == '"deploy" hello-world 1.2\n\nbody line\n\n'
@@ -285,14 +340,32 @@ def test_commit_gpgsign_is_honoured(tmp_path: Path) -> None:
     gnupg.mkdir(mode=0o700)
     env = {**clean_env(), "GNUPGHOME": str(gnupg)}
     subprocess.run(
-        ["gpg", "--batch", "--passphrase", "", "--quick-gen-key", "CI Signer <signer@example.com>", "ed25519", "sign", "never"],
-        env=env, check=True, capture_output=True,
+        [
+            "gpg",
+            "--batch",
+            "--passphrase",
+            "",
+            "--quick-gen-key",
+            "CI Signer <signer@example.com>",
+            "ed25519",
+            "sign",
+            "never",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
     )
     checkout = file_checkout(tmp_path)
-    for key, value in [("commit.gpgsign", "true"), ("user.signingkey", "signer@example.com"),
-                       ("user.name", "Signer"), ("user.email", "signer@example.com")]:
+    for key, value in [
+        ("commit.gpgsign", "true"),
+        ("user.signingkey", "signer@example.com"),
+        ("user.name", "Signer"),
+        ("user.email", "signer@example.com"),
+    ]:
         run_git("config", key, value, cwd=checkout, env=env)
-    run = run_tool(["-git-revision=1", "-substitute=imageName=i", "-create-pull-request=false"], checkout, env)
+    run = run_tool(
+        ["-git-revision=1", "-substitute=imageName=i", "-create-pull-request=false"], checkout, env
+    )
     assert run.returncode == 0, run.stderr
     verify = run_git("verify-commit", "HEAD", cwd=checkout, env=env, check=False)
     assert verify.returncode == 0, verify.stderr
@@ -304,7 +377,9 @@ def test_a_failed_commit_leaves_the_checkout_exactly_as_it_was(tmp_path: Path) -
     run_git("config", "gpg.program", "false", cwd=checkout, env=clean_env())
     (checkout / "README.md").write_text("a user edit that must survive\n")
     before = snapshot(checkout)
-    run = run_tool(["-git-revision=1", "-substitute=imageName=i", "-create-pull-request=false"], checkout, clean_env())
+    run = run_tool(
+        ["-git-revision=1", "-substitute=imageName=i", "-create-pull-request=false"], checkout, clean_env()
+    )
     assert run.returncode == 1
     assert "gpgsign" in run.error_lines[0]
     assert snapshot(checkout) == before
@@ -325,7 +400,11 @@ def test_a_missing_key_writes_nothing_and_exits_2(tmp_path: Path) -> None:
 
 def test_missing_key_default_renders_no_value(tmp_path: Path) -> None:
     checkout = file_checkout(tmp_path)
-    run = run_tool(["-git-revision=1", "-create-pull-request=false", "-missing-key=default", "-compile-only"], checkout, clean_env())
+    run = run_tool(
+        ["-git-revision=1", "-create-pull-request=false", "-missing-key=default", "-compile-only"],
+        checkout,
+        clean_env(),
+    )
     assert run.returncode == 0, run.stderr
     assert 'image: "<no value>"' in (checkout / "application.yaml").read_text()
 
@@ -342,8 +421,13 @@ def test_compile_only_writes_outputs_and_does_no_git(tmp_path: Path) -> None:
 
 def test_compile_only_with_git_ignore_needs_no_repository(tmp_path: Path) -> None:
     tree = copy_fixture("helm-chart", tmp_path / "chart")
-    args = ["-compile-only", "-git-ignore", "-substitute=imageRepository=r", "-substitute=imageTag=1",
-            "-substitute=imageDigest=sha256:9"]
+    args = [
+        "-compile-only",
+        "-git-ignore",
+        "-substitute=imageRepository=r",
+        "-substitute=imageTag=1",
+        "-substitute=imageDigest=sha256:9",
+    ]
     run = run_tool(args, tree, clean_env())
     assert run.returncode == 0, run.stderr
     values = (tree / "values.yaml").read_bytes()
@@ -353,15 +437,28 @@ def test_compile_only_with_git_ignore_needs_no_repository(tmp_path: Path) -> Non
 
 def test_header_false_leaves_the_header_out(tmp_path: Path) -> None:
     checkout = file_checkout(tmp_path)
-    assert run_tool(["-compile-only", "-substitute=imageName=i", "-header=false"], checkout, clean_env()).returncode == 0
+    assert (
+        run_tool(
+            ["-compile-only", "-substitute=imageName=i", "-header=false"], checkout, clean_env()
+        ).returncode
+        == 0
+    )
     template = (checkout / "application.yaml.tmpl").read_bytes()
-    assert (checkout / "application.yaml").read_bytes() == template.replace(b'$({ .imageName })', b"i")
+    assert (checkout / "application.yaml").read_bytes() == template.replace(b"$({ .imageName })", b"i")
 
 
 def test_filepath_selects_templates_across_directories(tmp_path: Path) -> None:
     tree = copy_fixture("multi-cluster", tmp_path / "mc")
-    run = run_tool(["-compile-only", "-filepath=production/**.tmpl", "-substitute=imageDigest=sha256:1",
-                    "-missing-key=default"], tree, clean_env())
+    run = run_tool(
+        [
+            "-compile-only",
+            "-filepath=production/**.tmpl",
+            "-substitute=imageDigest=sha256:1",
+            "-missing-key=default",
+        ],
+        tree,
+        clean_env(),
+    )
     assert run.returncode == 0, run.stderr
     assert b"sha256:1" in (tree / "production" / "us-east-1" / "deployment.yaml").read_bytes()
     assert (tree / "staging" / "deployment.yaml").read_bytes() == (
@@ -371,7 +468,13 @@ def test_filepath_selects_templates_across_directories(tmp_path: Path) -> None:
 
 def test_the_header_records_awkward_argv_exactly(tmp_path: Path) -> None:
     checkout = file_checkout(tmp_path)
-    args = ["-compile-only", "-substitute=imageName=a b'c", "-filepath=**.tmpl", "-commit-message=", "-substitute=e="]
+    args = [
+        "-compile-only",
+        "-substitute=imageName=a b'c",
+        "-filepath=**.tmpl",
+        "-commit-message=",
+        "-substitute=e=",
+    ]
     assert run_tool(args, checkout, clean_env()).returncode == 0
     line = (checkout / "application.yaml").read_text().splitlines()[1]
     assert line == (
@@ -422,7 +525,9 @@ def file_checkout(tmp_path: Path, fixture: str = "hello-world") -> Path:
     run_git("init", "-q", "--bare", "-b", "main", str(bare), env=env)
     run_git("init", "-q", "-b", "main", str(seed), env=env)
     run_git("add", "-A", cwd=seed, env=env)
-    run_git("-c", "user.name=seed", "-c", "user.email=seed@x", "commit", "-q", "-m", "seed", cwd=seed, env=env)
+    run_git(
+        "-c", "user.name=seed", "-c", "user.email=seed@x", "commit", "-q", "-m", "seed", cwd=seed, env=env
+    )
     run_git("push", "-q", bare.as_uri(), "main", cwd=seed, env=env)
     checkout = tmp_path / "checkout"
     run_git("clone", "-q", bare.as_uri(), str(checkout), env=env)

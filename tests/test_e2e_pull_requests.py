@@ -19,7 +19,9 @@ ARGS = [f"-git-revision={REV}", f"-substitute=imageName={IMAGE}"]
 
 @pytest.fixture
 def github(git_server: GitServer, tmp_path: Path) -> Iterator[tuple[FakeGitHub, Path, dict[str, str]]]:
-    url = git_server.create_repo("acme/hello-world-gitops.git", copy_fixture("hello-world", tmp_path / "seed"))
+    url = git_server.create_repo(
+        "acme/hello-world-gitops.git", copy_fixture("hello-world", tmp_path / "seed")
+    )
     with FakeGitHub() as fake:
         fake.add_token(DEFAULT_TOKEN)
         fake.add_repo("acme/hello-world-gitops", git_dir=git_server.repo_dir("acme/hello-world-gitops.git"))
@@ -37,15 +39,27 @@ def test_github_pull_request_is_opened_and_its_url_is_the_only_stdout(
     assert run.returncode == 0, run.stderr
     [pull] = fake.pulls("acme/hello-world-gitops")
     assert run.stdout == f"{pull_url(fake, pull.number)}\n"
-    assert (pull.head, pull.base, pull.title) == (f"update-to-commit-{REV}", "main", f"update templates for commit {REV}")
+    assert (pull.head, pull.base, pull.title) == (
+        f"update-to-commit-{REV}",
+        "main",
+        f"update templates for commit {REV}",
+    )
     assert "application.yaml" in (pull.body or "") and IMAGE in (pull.body or "")
     # The base branch came from git (origin's HEAD), so the API saw exactly: find, create.
-    assert [(c.method, c.path.rsplit("/", 1)[-1]) for c in fake.requests] == [("GET", "pulls"), ("POST", "pulls")]
+    assert [(c.method, c.path.rsplit("/", 1)[-1]) for c in fake.requests] == [
+        ("GET", "pulls"),
+        ("POST", "pulls"),
+    ]
     assert git_server.rev("acme/hello-world-gitops.git", f"update-to-commit-{REV}") is not None
 
     # A second identical run from a fresh checkout: nothing new on git, the PR is reused with one call.
     fake.requests.clear()
-    again = clone(git_server.repo_url("acme/hello-world-gitops.git"), tmp_path / "again", token=DEFAULT_TOKEN, detached=True)
+    again = clone(
+        git_server.repo_url("acme/hello-world-gitops.git"),
+        tmp_path / "again",
+        token=DEFAULT_TOKEN,
+        detached=True,
+    )
     tip = git_server.rev("acme/hello-world-gitops.git", f"update-to-commit-{REV}")
     run = run_tool(args, again, env)  # the same argv, so the same header: identical outputs
     assert run.returncode == 0, run.stderr
@@ -59,8 +73,14 @@ def test_github_pull_request_is_opened_and_its_url_is_the_only_stdout(
 def test_github_merge_after_open(github: tuple[FakeGitHub, Path, dict[str, str]], tmp_path: Path) -> None:
     fake, checkout, env = github
     results = tmp_path / "results"
-    args = [*ARGS, "-scm-provider=github", f"-api-endpoint={fake.api_url}", "-merge-pull-request",
-            "-merge-method=squash", f"-results-dir={results}"]
+    args = [
+        *ARGS,
+        "-scm-provider=github",
+        f"-api-endpoint={fake.api_url}",
+        "-merge-pull-request",
+        "-merge-method=squash",
+        f"-results-dir={results}",
+    ]
     run = run_tool(args, checkout, env)
     assert run.returncode == 0, run.stderr
     [pull] = fake.pulls("acme/hello-world-gitops")
@@ -76,8 +96,11 @@ def test_github_outputs_for_actions(github: tuple[FakeGitHub, Path, dict[str, st
     fake, checkout, env = github
     output = tmp_path / "github_output"
     output.write_text("earlier=1\n")
-    run = run_tool([*ARGS, f"-api-endpoint={fake.api_url}", "-scm-provider=github"], checkout,
-                   {**env, "GITHUB_OUTPUT": str(output)})
+    run = run_tool(
+        [*ARGS, f"-api-endpoint={fake.api_url}", "-scm-provider=github"],
+        checkout,
+        {**env, "GITHUB_OUTPUT": str(output)},
+    )
     assert run.returncode == 0, run.stderr
     lines = output.read_text().splitlines()
     assert lines[0] == "earlier=1"
@@ -88,7 +111,11 @@ def test_an_unreachable_api_fails_after_the_push_with_one_line(git_server: GitSe
     url = git_server.create_repo("acme/r.git", copy_fixture("hello-world", tmp_path / "seed"))
     checkout = clone(url, tmp_path / "co", token=DEFAULT_TOKEN, detached=True)
     env = {**make_home(tmp_path), "GITHUB_TOKEN": DEFAULT_TOKEN}
-    run = run_tool([*ARGS, "-scm-provider=github", "-api-endpoint=http://127.0.0.1:9/api/v3", "-base-branch=main"], checkout, env)
+    run = run_tool(
+        [*ARGS, "-scm-provider=github", "-api-endpoint=http://127.0.0.1:9/api/v3", "-base-branch=main"],
+        checkout,
+        env,
+    )
     assert run.returncode == 1
     assert len(run.error_lines) == 1 and "Traceback" not in run.stderr
     assert git_server.rev("acme/r.git", f"update-to-commit-{REV}") is not None  # the push is not undone
@@ -102,14 +129,21 @@ def test_bitbucket_cloud_pull_request_with_an_app_password(git_server: GitServer
     from tests.fakes.bitbucket_cloud import FakeBitbucketCloud
 
     git_server.allow("ci-bot", DEFAULT_TOKEN)  # Bitbucket needs the account's username for git too
-    url = git_server.create_repo("acme/hello-world-gitops.git", copy_fixture("hello-world", tmp_path / "seed"))
+    url = git_server.create_repo(
+        "acme/hello-world-gitops.git", copy_fixture("hello-world", tmp_path / "seed")
+    )
     checkout = clone(url, tmp_path / "checkout", token=DEFAULT_TOKEN, user="ci-bot", detached=True)
     env = {**make_home(tmp_path), "BITBUCKET_USERNAME": "ci-bot", "BITBUCKET_APP_PASSWORD": DEFAULT_TOKEN}
     with FakeBitbucketCloud() as bb:
         bb.add_user("ci-bot", DEFAULT_TOKEN)
         bb.add_repo("acme", "hello-world-gitops", git_dir=git_server.repo_dir("acme/hello-world-gitops.git"))
-        args = [*ARGS, "-scm-provider=bitbucket-cloud", f"-api-endpoint={bb.api_url}", "-merge-pull-request",
-                "-merge-method=squash"]
+        args = [
+            *ARGS,
+            "-scm-provider=bitbucket-cloud",
+            f"-api-endpoint={bb.api_url}",
+            "-merge-pull-request",
+            "-merge-method=squash",
+        ]
         run = run_tool(args, checkout, env)
         assert run.returncode == 0, run.stderr
         [pull] = bb.pulls
@@ -117,5 +151,4 @@ def test_bitbucket_cloud_pull_request_with_an_app_password(git_server: GitServer
         assert (pull.source, pull.destination, pull.state) == (f"update-to-commit-{REV}", "main", "MERGED")
         assert pull.merge_strategy == "squash"
         assert len(bb.requests) == 3  # find, create, merge
-        # Rerun: nothing new anywhere; the merged PR is not "open", so nothing is reused or reopened by mistake.
         assert DEFAULT_TOKEN not in run.stderr

@@ -99,13 +99,17 @@ def url_token(server: GitServer, fake: FakeGitHub, tmp: Path) -> tuple[Path, dic
     return clone(url, tmp / "checkout"), make_home(tmp), []
 
 
-def wrong_token_for_git(server: GitServer, fake: FakeGitHub, tmp: Path) -> tuple[Path, dict[str, str], list[str]]:
+def wrong_token_for_git(
+    server: GitServer, fake: FakeGitHub, tmp: Path
+) -> tuple[Path, dict[str, str], list[str]]:
     server.allow_token(TOKEN)
     fake.add_token(WRONG)
     return _checkout(server, tmp), {**make_home(tmp), "GITHUB_TOKEN": WRONG}, []
 
 
-def wrong_token_in_url(server: GitServer, fake: FakeGitHub, tmp: Path) -> tuple[Path, dict[str, str], list[str]]:
+def wrong_token_in_url(
+    server: GitServer, fake: FakeGitHub, tmp: Path
+) -> tuple[Path, dict[str, str], list[str]]:
     checkout = _checkout(server, tmp)
     url = server.repo_url_with_token(f"{REPO}.git", "bot", TOKEN).replace(TOKEN, TOKEN[::-1])
     run_git("remote", "set-url", "origin", url, cwd=checkout, env=make_home(tmp))
@@ -147,14 +151,23 @@ def test_the_token_never_appears_anywhere(
     server, fake = world
     checkout, env, extra = scenario.setup(server, fake, tmp_path)
     argv = [
-        TOOL, "-verbose", f"-output={output}", "-git-revision=1b39bd0", "-scm-provider=github",
-        f"-api-endpoint={fake.api_url}", "-substitute=imageName=hello@sha256:1",
-        "-substitute=token=not-a-secret-but-masked", f"-results-dir={tmp_path / 'results'}", *extra,
+        TOOL,
+        "-verbose",
+        f"-output={output}",
+        "-git-revision=1b39bd0",
+        "-scm-provider=github",
+        f"-api-endpoint={fake.api_url}",
+        "-substitute=imageName=hello@sha256:1",
+        "-substitute=token=not-a-secret-but-masked",
+        f"-results-dir={tmp_path / 'results'}",
+        *extra,
     ]
     marker = f"HYGIENE_RUN={os.getpid()}-{time.monotonic_ns()}"
     env[marker.split("=")[0]] = marker.split("=")[1]
     with ArgvWatcher(marker) as watcher:
-        done = subprocess.run(argv, cwd=checkout, env=env, capture_output=True, text=True, timeout=120, check=False)
+        done = subprocess.run(
+            argv, cwd=checkout, env=env, capture_output=True, text=True, timeout=120, check=False
+        )
     assert done.returncode == scenario.expect_code, done.stderr
 
     places: dict[str, str] = {"stdout": done.stdout, "stderr": done.stderr}
@@ -169,7 +182,9 @@ def test_the_token_never_appears_anywhere(
     if not scenario.token_in_user_config:
         places[".git/config"] = (checkout / ".git" / "config").read_text()
     places["~/.gitconfig"] = (tmp_path / "home" / ".gitconfig").read_text()
-    places["local commits"] = run_git("log", "--all", "-p", "--format=%H %an %ae%n%B", cwd=checkout, env=env).stdout.decode()
+    places["local commits"] = run_git(
+        "log", "--all", "-p", "--format=%H %an %ae%n%B", cwd=checkout, env=env
+    ).stdout.decode()
     places["pushed commits"] = server.git(f"{REPO}.git", "log", "--all", "-p", "--format=%B")
     places["pull requests"] = "\n".join(f"{p.title}\n{p.body}" for p in fake.pulls(REPO))
     places["API request bodies"] = "\n".join(e.request_body.decode("utf-8", "replace") for e in fake.requests)

@@ -49,12 +49,18 @@ def test_default_is_every_tmpl_under_the_working_dir_except_git(tree: Path) -> N
         ("staging/**.yaml.tmpl", ["staging/deep/er/values.yaml.tmpl", "staging/deployment.yaml.tmpl"]),
         ("staging/*.yaml.tmpl", ["staging/deployment.yaml.tmpl"]),
         ("production/*/values.yaml.tmpl", ["production/us-west-1/values.yaml.tmpl"]),
-        ("production/**/*.tmpl", [
-            "production/us-east-1/deployment.yaml.tmpl",
-            "production/us-west-1/nested/x.json.tmpl",
-            "production/us-west-1/values.yaml.tmpl",
-        ]),
-        ("**/values.yaml.tmpl", ["production/us-west-1/values.yaml.tmpl", "staging/deep/er/values.yaml.tmpl"]),
+        (
+            "production/**/*.tmpl",
+            [
+                "production/us-east-1/deployment.yaml.tmpl",
+                "production/us-west-1/nested/x.json.tmpl",
+                "production/us-west-1/values.yaml.tmpl",
+            ],
+        ),
+        (
+            "**/values.yaml.tmpl",
+            ["production/us-west-1/values.yaml.tmpl", "staging/deep/er/values.yaml.tmpl"],
+        ),
         ("*.tmpl", ["app.yaml.tmpl"]),
         ("production/us-?ast-1/*.tmpl", ["production/us-east-1/deployment.yaml.tmpl"]),
         ("production/us-[ew]*/deployment.yaml.tmpl", ["production/us-east-1/deployment.yaml.tmpl"]),
@@ -72,7 +78,9 @@ def test_the_same_selection_applies_to_paths_from_a_git_tree() -> None:
 
 
 def find_paths(pattern: str) -> list[str]:
-    return sorted(p for p in TREE if Selector(pattern).matches(p) and not p.startswith(".git/") and "/.git/" not in p)
+    return sorted(
+        p for p in TREE if Selector(pattern).matches(p) and not p.startswith(".git/") and "/.git/" not in p
+    )
 
 
 @pytest.mark.parametrize("pattern", ["../other/*.tmpl", "a/../../x.tmpl", "/etc/*.tmpl"])
