@@ -217,9 +217,11 @@ class Git:
         """Stage outputs and tracked modifications into `index`; returns the tree sha."""
         env = {"GIT_INDEX_FILE": index}
         if outputs:
-            # -f: an output is meant to be committed even if a .gitignore pattern happens to match it.
+            # update-index takes literal paths: `git add` would match every index entry against every
+            # pathspec (10,000 outputs in 100,000 files: 12 s). Like `add -f`, it ignores .gitignore
+            # (an output is meant to be committed) and applies the same clean/eol filters.
             paths = b"".join(p.encode() + b"\0" for p in outputs)
-            self.run("add", "-f", "--pathspec-from-file=-", "--pathspec-file-nul", env=env, stdin=paths)
+            self.run("update-index", "--add", "-z", "--stdin", env=env, stdin=paths)
         self.run("add", "-u", "--", ":/", env=env)
         return self.out("write-tree", env=env)
 
