@@ -21,11 +21,13 @@ from github.Repository import Repository
 from providers.base import MergeMethod, ProviderConfig, PullRequest, PullRequestSpec
 from providers.http import make_retry
 from updater import redact
+from updater.credentials import tls_hint
 from updater.errors import ProviderError
 from updater.remote import Origin
 
 PUBLIC_API = "https://api.github.com"
-_PUBLIC_HOSTS = frozenset({"github.com", "www.github.com"})
+# ssh.github.com serves git over ssh on port 443 for networks that block port 22.
+_PUBLIC_HOSTS = frozenset({"github.com", "www.github.com", "ssh.github.com"})
 T = TypeVar("T")
 
 
@@ -185,8 +187,9 @@ class GitHubAdapter:
                 self.config.warn(f"GitHub: could not add labels {', '.join(spec.labels)}: {_reason(exc)}")
         if spec.reviewers:
             # "org/team" names a team (by slug), anything else a user login.
-            users = [r for r in spec.reviewers if "/" not in r]
-            teams = [r.split("/", 1)[1] for r in spec.reviewers if "/" in r]
+            names = [r.lstrip("@") for r in spec.reviewers]
+            users = [r for r in names if "/" not in r]
+            teams = [r.split("/", 1)[1] for r in names if "/" in r]
             extra: dict[str, Any] = {}
             if users:
                 extra["reviewers"] = users
@@ -222,7 +225,7 @@ class GitHubAdapter:
         if isinstance(exc, requests.exceptions.SSLError):
             return (
                 f"GitHub: TLS verification failed for {self.api} while trying to {action}; "
-                "pass the server's CA certificates with -ca-bundle=FILE.pem"
+                f"{tls_hint(self.config.ca_bundle)}"
             )
         if isinstance(exc, requests.RequestException):
             return (

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import os
 import subprocess
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +50,10 @@ class Credential:
 
     def git_env(self, provider: str) -> dict[str, str]:
         """An http.extraHeader for git, passed only through the environment (git >= 2.31)."""
+        if provider == "bitbucket-server" and not self.username:
+            # Project and repository access tokens belong to no user: Bitbucket Server accepts them for
+            # git over HTTPS only as a Bearer token.
+            return {"http.extraHeader": f"Authorization: Bearer {self.secret}"}
         basic = base64.b64encode(f"{self.git_username(provider)}:{self.secret}".encode()).decode()
         return {"http.extraHeader": f"Authorization: Basic {basic}"}
 
@@ -161,3 +166,92 @@ def find_credential(origin: Origin, provider: str, token_file: str | None = None
             # Bitbucket needs a real username for git; the origin URL often carries it.
             found = Credential(found.secret, origin.username, found.kind, found.source)
     return found
+
+
+# -- TLS trust and proxies: one setting that reaches both git and the API client ---------------------------
+
+# Where the CA certificates to trust come from when -ca-bundle is not given; the first one set wins and is
+# handed to git *and* the API client, because each reads only its own: git (libcurl-gnutls on Debian)
+# ignores SSL_CERT_FILE and CURL_CA_BUNDLE, requests ignores SSL_CERT_FILE and GIT_SSL_CAINFO. The
+# tool-neutral SSL_CERT_FILE comes first (it also beats REQUESTS_CA_BUNDLE, which the image sets to the
+# system store); a directory is used only when no file is named. See docs/tls-and-proxies.md.
+CA_VARIABLES = (
+    "SSL_CERT_FILE",
+    "GIT_SSL_CAINFO",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "SSL_CERT_DIR",
+    "GIT_SSL_CAPATH",
+)
+PROXY_VARIABLES = ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY")
+
+
+@dataclass(frozen=True)
+class CaBundle:
+    path: str  # absolute: git runs in the top of the checkout, not in the caller's directory
+    source: str  # "-ca-bundle" or the variable it came from
+    is_dir: bool = False
+
+    def git_config(self) -> dict[str, str]:
+        return {"http.sslCAPath" if self.is_dir else "http.sslCAInfo": self.path}
+
+    def git_env(self) -> dict[str, str]:
+        """git's own variable too: it beats every config setting, so an inherited one cannot disagree."""
+        return {"GIT_SSL_CAPATH" if self.is_dir else "GIT_SSL_CAINFO": self.path}
+
+
+def find_ca_bundle(flag: str | None = None) -> CaBundle | None:
+    """-ca-bundle, else the first variable of CA_VARIABLES that is set; None means each tool's default.
+
+    A source that names a missing, unreadable or certificate-less file is a usage error: it would fail
+    every TLS connection later, after the commit.
+    """
+    if flag:
+        return _ca_bundle(flag, "-ca-bundle", f"-ca-bundle {flag}")
+    for name in CA_VARIABLES:
+        if value := _env(name):
+            return _ca_bundle(value, name, f"{name}={value}")
+    return None
+
+
+def _ca_bundle(path: str, source: str, where: str) -> CaBundle:
+    fix = "" if source == "-ca-bundle" else f"; fix or unset {source}, or pass -ca-bundle"
+    full = os.path.abspath(path)
+    if os.path.isdir(full):
+        if not os.access(full, os.R_OK | os.X_OK):
+            raise UsageError(f"{where}: cannot read the directory{fix}")
+        return CaBundle(full, source, is_dir=True)
+    try:
+        data = Path(full).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"{where}: cannot read it ({exc.strerror}){fix}") from None
+    if b"-----BEGIN CERTIFICATE-----" not in data and b"-----BEGIN TRUSTED CERTIFICATE-----" not in data:
+        raise UsageError(f"{where} holds no PEM certificate (-----BEGIN CERTIFICATE-----){fix}")
+    return CaBundle(full, source)
+
+
+def tls_hint(ca_bundle: str | None) -> str:
+    """What to do about a certificate that did not verify, for git's errors and every adapter's."""
+    if ca_bundle:
+        return (
+            f"the CA certificates in {ca_bundle} do not include the one that signed the server's "
+            "certificate; pass the right ones with -ca-bundle=FILE.pem or SSL_CERT_FILE"
+        )
+    return "pass the server's CA certificates with -ca-bundle=FILE.pem or set SSL_CERT_FILE"
+
+
+def proxy_env() -> dict[str, str]:
+    """Proxy settings for git, beyond what it reads itself; registers every proxy password for redaction.
+
+    git (libcurl) and requests read the same variables (https_proxy, no_proxy, …), with one gap: libcurl
+    ignores an upper-case HTTP_PROXY (httpoxy) that requests honours, so git gets it as http_proxy.
+    """
+    for name in PROXY_VARIABLES:
+        if value := _env(name):
+            parts = urllib.parse.urlsplit(value if "://" in value else f"http://{value}")
+            if parts.password:
+                user = urllib.parse.unquote(parts.username or "")
+                redact.register(urllib.parse.unquote(parts.password), user)
+                redact.register(parts.password, user)
+    upper = _env("HTTP_PROXY")
+    return {"http_proxy": upper} if upper and not _env("http_proxy") else {}

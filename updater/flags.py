@@ -152,9 +152,12 @@ def usage() -> str:
         lines.append(f"    \t{text}")
     lines += [
         "",
-        "Credentials (never on the command line): -token-file, UPDATE_GITOPS_REPO_TOKEN, GITHUB_TOKEN,",
-        "GITLAB_TOKEN, CI_JOB_TOKEN, BITBUCKET_USERNAME + BITBUCKET_APP_PASSWORD, BITBUCKET_TOKEN,",
-        "then git's credential helpers (~/.git-credentials), then user:token in the origin URL.",
+        "Credentials (never on the command line), first found wins:",
+        "  -token-file, or UPDATE_GITOPS_REPO_TOKEN (+ UPDATE_GITOPS_REPO_USERNAME);",
+        "  github: GITHUB_TOKEN, GH_TOKEN, GH_ENTERPRISE_TOKEN;  gitlab: GITLAB_TOKEN, GL_TOKEN, CI_JOB_TOKEN;",
+        "  bitbucket-cloud: BITBUCKET_USERNAME + BITBUCKET_APP_PASSWORD, BITBUCKET_ACCESS_TOKEN, BITBUCKET_TOKEN;",
+        "  bitbucket-server: BITBUCKET_SERVER_TOKEN or BITBUCKET_TOKEN (+ BITBUCKET_USERNAME);",
+        "  then git's credential helpers (~/.git-credentials), then user:token in the origin URL.",
         "",
         "Exit status: 0 success (changed or nothing to change), 1 runtime failure (git, network, API),",
         "2 usage or input error (bad flag, bad substitution, template error, missing key).",
