@@ -1,27 +1,28 @@
-"""The git side, through GitPython over the git CLI: read the checkout, build a commit, push.
+"""The git side, through the git CLI: read the checkout, build a commit, push.
 
 Commits are built with a temporary index (`GIT_INDEX_FILE`) and `git commit-tree`, so the user's
 index, HEAD and branches stay untouched until the commit exists: a failure before that leaves the
 checkout exactly as it was. `commit.gpgsign` is honoured by passing -S when the config asks for it
 (commit-tree does not read that setting itself).
+
+git runs as a plain subprocess, with the C locale so that its messages can be matched. (GitPython
+did the same underneath, but importing it took longer than a whole push: see docs/benchmarks.md.)
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from updater import log
 from updater.credentials import config_env
 from updater.errors import GitError
 from updater.redact import redact
-
-if TYPE_CHECKING:
-    import git
 
 DEFAULT_NAME = "CI"
 DEFAULT_EMAIL = "ci@example.com"
@@ -103,19 +104,21 @@ class Git:
 
     def __init__(self, workdir: str) -> None:
         _trust_every_checkout()
-        import git as gitpython  # imported here: -help and -compile-only never pay for it
-
-        self._errors = gitpython.exc
-        try:
-            self.repo: git.Repo = gitpython.Repo(workdir, search_parent_directories=True)
-        except (gitpython.exc.InvalidGitRepositoryError, gitpython.exc.NoSuchPathError):
+        self.workdir = os.path.realpath(workdir)
+        # git finds the repository itself (parent directories, .git files of worktrees, GIT_DIR).
+        status, out, _ = self._execute(
+            ["rev-parse", "--is-bare-repository", "--absolute-git-dir", "--show-toplevel"], self.workdir
+        )
+        found = str(out).splitlines()
+        if status != 0 and len(found) < 2:
             raise GitError(
                 f"{os.path.abspath(workdir)} is not inside a git repository: run in a checkout of the GitOps "
                 "repository (or use -compile-only)"
-            ) from None
-        if self.repo.bare or self.repo.working_tree_dir is None:
+            )
+        if status != 0 or len(found) < 3 or found[0] == "true":
             raise GitError(f"{workdir} is a bare repository: the tool needs a checkout with a working tree")
-        self.workdir = os.path.realpath(workdir)
+        self.git_dir = os.path.realpath(found[1])
+        self.top = os.path.realpath(found[2])
 
     # -- running git ---------------------------------------------------------------------------
 
@@ -129,30 +132,36 @@ class Git:
     ) -> tuple[int, Any, str]:
         """Run `git args...` at the top of the working tree; returns (status, stdout, stderr)."""
         log.debug("git " + " ".join(args))
-        istream: Any = None
-        if stdin is not None:
-            istream = tempfile.TemporaryFile()
-            istream.write(stdin)
-            istream.seek(0)
-        try:
-            status, out, err = self.repo.git.execute(  # type: ignore[call-overload,misc]
-                ["git", *args],
-                env=dict(env) if env else None,
-                istream=istream,
-                with_extended_output=True,
-                with_exceptions=False,
-                stdout_as_string=not raw,
-                strip_newline_in_stdout=False,
-            )
-        except self._errors.GitCommandNotFound:
-            raise GitError("git is not installed or not on PATH") from None
-        finally:
-            if istream is not None:
-                istream.close()
-        err_text = err if isinstance(err, str) else bytes(err).decode("utf-8", "replace")
+        status, out, err_text = self._execute(list(args), self.top, env=env, stdin=stdin, raw=raw)
         if check and status != 0:
             raise GitError(redact(f"git {args[0]} failed: {_last_line(err_text) or f'exit status {status}'}"))
         return int(status), out, err_text
+
+    @staticmethod
+    def _execute(
+        args: list[str],
+        cwd: str,
+        *,
+        env: Mapping[str, str] | None = None,
+        stdin: bytes | None = None,
+        raw: bool = False,
+    ) -> tuple[int, Any, str]:
+        # English messages whatever the user's locale: the markers above are matched against them.
+        run_env = {**os.environ, "LANGUAGE": "C", "LC_ALL": "C", **(env or {})}
+        try:
+            done = subprocess.run(
+                ["git", *args],
+                cwd=cwd,
+                env=run_env,
+                input=stdin,
+                stdin=None if stdin is not None else subprocess.DEVNULL,
+                capture_output=True,
+                check=False,
+            )
+        except FileNotFoundError:
+            raise GitError("git is not installed or not on PATH") from None
+        out: Any = done.stdout if raw else done.stdout.decode("utf-8", "surrogateescape")
+        return done.returncode, out, done.stderr.decode("utf-8", "surrogateescape")
 
     def out(self, *args: str, env: Mapping[str, str] | None = None, stdin: bytes | None = None) -> str:
         text: str = self.run(*args, env=env, stdin=stdin)[1]
@@ -161,8 +170,7 @@ class Git:
     # -- reading the checkout -------------------------------------------------------------------
 
     def state(self) -> RepoState:
-        top = os.path.realpath(str(self.repo.working_tree_dir))
-        git_dir = os.path.realpath(self.repo.git_dir)
+        top, git_dir = self.top, self.git_dir
         rel = os.path.relpath(self.workdir, top)
         prefix = "" if rel == "." else rel.replace(os.sep, "/") + "/"
         status, head, _ = self.run("rev-parse", "-q", "--verify", "HEAD^{commit}", check=False)
