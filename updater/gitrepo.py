@@ -119,6 +119,7 @@ class Git:
             raise GitError(f"{workdir} is a bare repository: the tool needs a checkout with a working tree")
         self.git_dir = os.path.realpath(found[1])
         self.top = os.path.realpath(found[2])
+        self._trees: dict[str, str] = {}  # commit → tree, learnt on the way
 
     # -- running git ---------------------------------------------------------------------------
 
@@ -173,8 +174,7 @@ class Git:
         top, git_dir = self.top, self.git_dir
         rel = os.path.relpath(self.workdir, top)
         prefix = "" if rel == "." else rel.replace(os.sep, "/") + "/"
-        status, head, _ = self.run("rev-parse", "-q", "--verify", "HEAD^{commit}", check=False)
-        status_b, branch, _ = self.run("symbolic-ref", "-q", "--short", "HEAD", check=False)
+        head, branch = self._head()
         _, cfg, _ = self.run(
             "config", "-z", "--get-regexp", r"^(user\.name|user\.email|commit\.gpgsign|remote\.origin\.url)$",
             check=False,
@@ -188,12 +188,26 @@ class Git:
             top=top,
             git_dir=git_dir,
             prefix=prefix,
-            head=head.strip() if status == 0 else None,
-            branch=branch.strip() if status_b == 0 else None,
+            head=head,
+            branch=branch,
             shallow=os.path.exists(os.path.join(git_dir, "shallow")),
             origin_url=config.get("remote.origin.url"),
             config=config,
         )
+
+    def _head(self) -> tuple[str | None, str | None]:
+        """HEAD's commit and branch (None when detached), and its tree for tree_of, in one git call."""
+        status, out, _ = self.run(
+            "rev-parse", "HEAD^{commit}", "HEAD^{tree}", "--symbolic-full-name", "HEAD", "--", check=False
+        )
+        lines = str(out).splitlines()
+        if status == 0 and len(lines) == 4 and lines[3] == "--":
+            self._trees[lines[0]] = lines[1]
+            return lines[0], None if lines[2] == "HEAD" else lines[2].removeprefix("refs/heads/")
+        # An unborn branch (no commit yet): ask one thing at a time.
+        status, head, _ = self.run("rev-parse", "-q", "--verify", "HEAD^{commit}", check=False)
+        status_b, branch, _ = self.run("symbolic-ref", "-q", "--short", "HEAD", check=False)
+        return head.strip() if status == 0 else None, branch.strip() if status_b == 0 else None
 
     def identity_env(self, state: RepoState) -> dict[str, str]:
         """CI <ci@example.com> unless git config (or the environment) already names someone."""
@@ -236,7 +250,12 @@ class Git:
     def tree_of(self, commit: str | None) -> str | None:
         if commit is None:
             return None
-        return self.out("rev-parse", f"{commit}^{{tree}}")
+        if commit in self._trees:
+            return self._trees[commit]
+        tree = self.out("rev-parse", f"{commit}^{{tree}}")
+        if len(commit) in (40, 64) and all(c in "0123456789abcdef" for c in commit):
+            self._trees[commit] = tree  # a commit's tree never changes; a ref's may
+        return tree
 
     def commit_tree(self, state: RepoState, tree: str, parent: str | None, message: str) -> str:
         args = ["commit-tree", tree]
