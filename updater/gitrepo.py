@@ -278,14 +278,18 @@ class Git:
         """
         ref = f"refs/heads/{branch}"
         backup = None
-        status, old, _ = self.run("rev-parse", "-q", "--verify", f"{ref}^{{commit}}", check=False)
-        old = old.strip() if status == 0 else ""
-        if old and old != state.head:
-            merged, _, _ = self.run("merge-base", "--is-ancestor", old, commit, check=False)
-            if merged != 0:
-                backup = BACKUP_PREFIX + branch
-                self.run("update-ref", backup, old)
-        self.run("update-ref", "-m", "update-gitops-repo: commit", ref, commit)
+        # The usual case is a new branch: create it only if it does not exist yet (old value ""), one call.
+        message = "update-gitops-repo: commit"
+        created, _, _ = self.run("update-ref", "-m", message, ref, commit, "", check=False)
+        if created != 0:
+            status, old, _ = self.run("rev-parse", "-q", "--verify", f"{ref}^{{commit}}", check=False)
+            old = old.strip() if status == 0 else ""
+            if old and old != state.head:
+                merged, _, _ = self.run("merge-base", "--is-ancestor", old, commit, check=False)
+                if merged != 0:
+                    backup = BACKUP_PREFIX + branch
+                    self.run("update-ref", backup, old)
+            self.run("update-ref", "-m", message, ref, commit)
         self.run("symbolic-ref", "-m", "update-gitops-repo: switch", "HEAD", ref)
         if index is not None:
             os.replace(index, os.path.join(state.git_dir, "index"))
