@@ -19,6 +19,7 @@ import hashlib
 import http.server
 import os
 import shutil
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -411,6 +412,7 @@ class GitServer:
         anonymous_read: bool = False,
         accept_bearer: bool = False,
         port: int = 0,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if root is None:
@@ -432,6 +434,7 @@ class GitServer:
         self.log: list[LogEntry] = []
         self._restore_credentials()
         self._port = port  # 0: any free port
+        self._ssl_context = ssl_context  # serve https:// with this context (tests/tls.py makes one)
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -440,6 +443,8 @@ class GitServer:
     def start(self) -> GitServer:
         httpd = _HTTPServer(("127.0.0.1", self._port), _Handler)
         httpd.git = self
+        if self._ssl_context is not None:
+            httpd.socket = self._ssl_context.wrap_socket(httpd.socket, server_side=True)
         self._httpd = httpd
         self._thread = threading.Thread(target=httpd.serve_forever, name="gitserver", daemon=True)
         self._thread.start()
@@ -475,8 +480,12 @@ class GitServer:
         return int(self._httpd.server_address[1])
 
     @property
+    def scheme(self) -> str:
+        return "https" if self._ssl_context is not None else "http"
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     # -- credentials -----------------------------------------------------------------------------------
 
@@ -570,9 +579,8 @@ class GitServer:
 
     def repo_url_with_token(self, path: str, user: str, token: str) -> str:
         quote = urllib.parse.quote
-        return (
-            f"http://{quote(user, safe='')}:{quote(token, safe='')}@127.0.0.1:{self.port}/{_normalize(path)}"
-        )
+        userinfo = f"{quote(user, safe='')}:{quote(token, safe='')}"
+        return f"{self.scheme}://{userinfo}@127.0.0.1:{self.port}/{_normalize(path)}"
 
     def file_url(self, path: str) -> str:
         """The same bare repo as a file:// remote (no server, no auth, same hooks)."""

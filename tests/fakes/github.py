@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import ssl
 import subprocess
 import threading
 import urllib.parse
@@ -226,9 +227,12 @@ def _validation(*errors: dict[str, Any], doc: str = DOCS) -> GitHubError:
 class FakeGitHub:
     """The fake server: `prefix="/api/v3"` is Enterprise's layout, `prefix=""` acts as api.github.com."""
 
-    def __init__(self, prefix: str = "/api/v3", host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, prefix: str = "/api/v3", host: str = "127.0.0.1", ssl_context: ssl.SSLContext | None = None
+    ) -> None:
         self.prefix = prefix.rstrip("/")
         self.host = host
+        self.ssl_context = ssl_context  # serve https:// with this context (tests/tls.py makes one)
         self.tokens: dict[str, Token] = {}
         self.repos: dict[str, FakeRepo] = {}
         self.requests: list[Exchange] = []
@@ -264,7 +268,14 @@ class FakeGitHub:
     # -- lifecycle ------------------------------------------------------------------------------
 
     def start(self) -> FakeGitHub:
-        self._server = make_server(self.host, 0, self._wsgi, threaded=True, request_handler=_QuietHandler)
+        self._server = make_server(
+            self.host,
+            0,
+            self._wsgi,
+            threaded=True,
+            request_handler=_QuietHandler,
+            ssl_context=self.ssl_context,
+        )
         self.port = self._server.port
         server = self._server
         # A short poll interval keeps stop() (and so each test's teardown) at a few milliseconds.
@@ -288,7 +299,7 @@ class FakeGitHub:
 
     @property
     def web_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.ssl_context is not None else 'http'}://{self.host}:{self.port}"
 
     @property
     def api_url(self) -> str:
