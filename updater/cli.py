@@ -80,6 +80,7 @@ class Remote:
     credential: Credential | None
     auth_env: dict[str, str]
     target: str  # what git pushes to: "origin", or origin's URL without the user:token in it
+    ca_bundle: str | None = None  # the CA certificates git and the API client both trust; None: defaults
 
 
 def run(opts: flags.Options, argv: list[str], result: Result) -> None:
@@ -106,7 +107,7 @@ def run(opts: flags.Options, argv: list[str], result: Result) -> None:
             remote = _remote(opts, state.origin_url)
 
     # Find templates.
-    found = templates.find_in_directory(workdir, selector)
+    found = templates.find_in_directory(workdir, selector, boundary)
     if not found:
         log.info(f"no templates found{' matching ' + opts.filepath if opts.filepath else ''}; nothing to do")
         return
@@ -156,19 +157,22 @@ def run(opts: flags.Options, argv: list[str], result: Result) -> None:
     log.info(f"committed {local.commit[:12]} on {branch}: {pull_request_title(message)}")
 
     # Push, converging with whoever else pushes to the branch.
-    published = publish.push_converging(
-        git,
-        state,
-        local,
-        branch=branch,
-        message=message,
-        selector=selector,
-        render=rerender,
-        auth_env=remote.auth_env,
-        remote=remote.target,
-        force=opts.force_push,
-        attempts=opts.push_attempts,
-    )
+    try:
+        published = publish.push_converging(
+            git,
+            state,
+            local,
+            branch=branch,
+            message=message,
+            selector=selector,
+            render=rerender,
+            auth_env=remote.auth_env,
+            remote=remote.target,
+            force=opts.force_push,
+            attempts=opts.push_attempts,
+        )
+    except GitError as exc:
+        raise _with_tls_hint(exc, remote) from None
     result.commit, result.pushed, result.operation = published.commit, published.pushed, "pushed"
     if published.pushed:
         log.info(f"pushed {published.commit[:12]} to origin/{branch}")
@@ -180,24 +184,48 @@ def run(opts: flags.Options, argv: list[str], result: Result) -> None:
 
 def _remote(opts: flags.Options, origin_url: str | None) -> Remote:
     import providers
-    from updater.credentials import config_env, find_credential
+    from updater.credentials import PROXY_VARIABLES, config_env, find_ca_bundle, find_credential, proxy_env
     from updater.remote import detect_provider, parse_origin
 
     if origin_url is None:
         raise GitError("the repository has no remote named origin: add it with 'git remote add origin URL'")
     origin = parse_origin(origin_url)
     provider = providers.check_name(opts.scm_provider or detect_provider(origin))
+    # One CA bundle and one set of proxies for git and the API client (docs/tls-and-proxies.md).
+    ca = find_ca_bundle(opts.ca_bundle or None)
+    env = proxy_env()
     credential = find_credential(origin, provider, opts.token_file or None)
     settings: dict[str, str] = {}
     if credential is not None and origin.is_http:
         settings.update(credential.git_env(provider))
         log.debug(f"git authenticates to {origin.netloc} with the token from {credential.source}")
-    if opts.ca_bundle:
-        settings["http.sslCAInfo"] = opts.ca_bundle
+    if ca is not None:
+        settings.update(ca.git_config())
+        env.update(ca.git_env())
+        log.debug(f"git and the API client trust the CA certificates in {ca.path} (from {ca.source})")
+    proxies = [
+        f"{n}={os.environ[n]}" for n in (*PROXY_VARIABLES, "no_proxy", "NO_PROXY") if os.environ.get(n)
+    ]
+    if proxies:
+        log.debug(f"git and the API client use the proxy settings {' '.join(proxies)}")
     # git hands a URL with user:token@ to its http helper on the command line, visible in `ps`:
     # talk to the same URL without it and send the token as a header instead.
     target = origin.url_without_credentials if origin.is_http and origin.password else "origin"
-    return Remote(origin, provider, credential, config_env(settings) if settings else {}, target)
+    auth_env = {**(config_env(settings) if settings else {}), **env}
+    return Remote(origin, provider, credential, auth_env, target, ca.path if ca else None)
+
+
+# How git words a server certificate it could not verify (GnuTLS builds, then OpenSSL builds).
+_TLS_MARKERS = ("certificate verification failed", "ssl certificate problem", "certificate verify failed")
+
+
+def _with_tls_hint(exc: GitError, remote: Remote) -> GitError:
+    """git names no remedy for an untrusted certificate: name the one setting that fixes git and the API."""
+    from updater.credentials import tls_hint
+
+    if not any(marker in str(exc).lower() for marker in _TLS_MARKERS):
+        return exc
+    return GitError(f"{exc}; {tls_hint(remote.ca_bundle)}")
 
 
 def _pull_request(
@@ -217,7 +245,7 @@ def _pull_request(
         origin=remote.origin,
         credential=remote.credential,
         api_endpoint=opts.api_endpoint or None,
-        ca_bundle=opts.ca_bundle or None,
+        ca_bundle=remote.ca_bundle,
         warn=log.warn,
         debug=log.debug,
     )
