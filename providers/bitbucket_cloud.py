@@ -21,6 +21,7 @@ import requests
 
 from providers import http
 from providers.base import MergeMethod, ProviderConfig, PullRequest, PullRequestSpec
+from updater.credentials import tls_hint
 from updater.errors import ProviderError
 from updater.remote import Origin
 
@@ -307,6 +308,11 @@ class BitbucketCloud:
             response: requests.Response = self._client.request(
                 method, path=url, data=body, params=params, absolute=True, advanced_mode=True
             )
+        except requests.exceptions.SSLError:
+            raise ProviderError(
+                f"{what}: TLS verification failed for Bitbucket Cloud at {self._base}; "
+                f"{tls_hint(self._config.ca_bundle)}"
+            ) from None
         except requests.RequestException as exc:
             raise ProviderError(
                 f"{what}: cannot reach Bitbucket Cloud at {self._base} ({_reason(exc)}); "

@@ -34,6 +34,7 @@ from atlassian import Bitbucket
 from providers import http
 from providers.base import MergeMethod, ProviderConfig, PullRequest, PullRequestSpec
 from updater import redact
+from updater.credentials import tls_hint
 from updater.errors import ProviderError
 from updater.remote import Origin
 
@@ -405,7 +406,7 @@ class BitbucketServerAdapter:
         if isinstance(exc, requests.exceptions.SSLError):
             return (
                 f"Bitbucket Server: TLS verification failed for {self.api} while trying to {action}; "
-                "provide the server's CA bundle (the CA bundle option or REQUESTS_CA_BUNDLE)"
+                f"{tls_hint(self.config.ca_bundle)}"
             )
         if isinstance(exc, requests.RequestException):
             return (

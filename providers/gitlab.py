@@ -38,6 +38,7 @@ from gitlab.v4.objects import Project
 from providers import http
 from providers.base import MergeMethod, ProviderConfig, PullRequest, PullRequestSpec
 from updater import redact
+from updater.credentials import tls_hint
 from updater.errors import ProviderError
 from updater.remote import Origin
 
@@ -427,7 +428,7 @@ class GitLabAdapter:
         if isinstance(exc, requests.exceptions.SSLError):
             return (
                 f"GitLab: TLS verification failed for {self.api} while trying to {action}; "
-                "provide the server's CA bundle (the CA bundle option or REQUESTS_CA_BUNDLE)"
+                f"{tls_hint(self.config.ca_bundle)}"
             )
         if isinstance(exc, requests.RequestException):
             return (
