@@ -98,17 +98,36 @@ def check_pattern(pattern: str) -> str:
     return "/".join(parts)
 
 
-def find_in_directory(workdir: str, selector: Selector) -> list[str]:
-    """Template paths (relative to workdir, '/'-separated, sorted) found by one walk."""
+def find_in_directory(workdir: str, selector: Selector, boundary: str | None = None) -> list[str]:
+    """Template paths (relative to workdir, '/'-separated, sorted) found by one walk.
+
+    Symlinked directories are not followed. With `boundary` (the repository top), one that leads
+    outside it is refused: templates behind it would be read from, and outputs written to, outside.
+    """
     found: list[str] = []
     start = os.path.join(workdir, selector.root) if selector.root else workdir
     if not os.path.isdir(start):
         return found
     prefix_len = len(workdir.rstrip(os.sep)) + 1
+    top = os.path.realpath(boundary) if boundary is not None else None
+
+    def refuse_if_outside(path: str, rel: str) -> None:
+        real = os.path.realpath(path)
+        if top is not None and real != top and not real.startswith(top.rstrip(os.sep) + os.sep):
+            raise TemplateError(
+                f"{rel}: a symlinked directory that leads outside the repository ({real}); remove the link "
+                "or narrow -filepath to directories without it"
+            )
+
+    if selector.root:
+        refuse_if_outside(start, selector.root)
     for dirpath, dirnames, filenames in os.walk(start):
         # Never descend into git's own directory; symlinked directories are not followed (os.walk default).
         dirnames[:] = [d for d in dirnames if d != ".git"]
         rel_dir = dirpath[prefix_len:].replace(os.sep, "/") if len(dirpath) >= prefix_len else ""
+        for name in dirnames:
+            if os.path.islink(os.path.join(dirpath, name)):
+                refuse_if_outside(os.path.join(dirpath, name), f"{rel_dir}/{name}" if rel_dir else name)
         for name in filenames:
             if name.endswith(SUFFIX):
                 rel = f"{rel_dir}/{name}" if rel_dir else name
