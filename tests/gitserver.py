@@ -261,22 +261,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
         # Like GitHub on a public repo: no credentials may read; wrong credentials are still refused.
         anonymous_ok = git.anonymous_read and scheme == "none" and service != "git-receive-pack"
+        close = False
         if not authorized and not anonymous_ok:
-            status = 401
-            self._send(
-                status,
-                [("WWW-Authenticate", 'Basic realm="git"'), ("Content-Type", "text/plain")],
-                b"Authentication required\n",
-                close=True,
-            )
+            status, close = 401, True
+            headers = [("WWW-Authenticate", 'Basic realm="git"'), ("Content-Type", "text/plain")]
+            payload = b"Authentication required\n"
         elif repo is None:
-            status = 404
-            self._send(status, [("Content-Type", "text/plain")], b"Repository not found\n")
+            status, headers, payload = 404, [("Content-Type", "text/plain")], b"Repository not found\n"
         else:
             status, headers, payload = self._run_backend(
                 path_info, split.query, body, user if authorized else None
             )
-            self._send(status, headers, payload)
+        # Logged before the answer goes out: once git has its response, the log already shows it.
         git._record(
             LogEntry(
                 method=self.command,
@@ -295,6 +291,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 body_size=len(body),
             )
         )
+        if close:
+            self._send(status, headers, payload, close=True)
+        else:
+            self._send(status, headers, payload)
 
     def _run_backend(
         self, path_info: str, query: str, body: bytes, remote_user: str | None
