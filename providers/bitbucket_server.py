@@ -34,7 +34,6 @@ from atlassian import Bitbucket
 from providers import http
 from providers.base import MergeMethod, ProviderConfig, PullRequest, PullRequestSpec
 from updater import redact
-from updater.credentials import tls_hint
 from updater.errors import ProviderError
 from updater.remote import Origin
 
@@ -403,16 +402,9 @@ class BitbucketServerAdapter:
     def _explain(self, action: str, exc: Exception) -> str:
         where = f"{self.key}/{self.slug} at {self.api}"
         source = self.config.credential.source if self.config.credential else "the environment"
-        if isinstance(exc, requests.exceptions.SSLError):
-            return (
-                f"Bitbucket Server: TLS verification failed for {self.api} while trying to {action}; "
-                f"{tls_hint(self.config.ca_bundle)}"
-            )
-        if isinstance(exc, requests.RequestException):
-            return (
-                f"Bitbucket Server: cannot reach {self.api} to {action} ({type(exc).__name__}) even after "
-                f"retrying for up to {self.config.deadline:g}s; check -api-endpoint and the network"
-            )
+        transport = http.transport_failure("Bitbucket Server", self.api, action, exc, self.config.ca_bundle)
+        if transport is not None:
+            return transport
         assert isinstance(exc, _Failure)
         status, message = exc.status, exc.message
         if status == 401 and _AUTHORISATION in exc.exception:

@@ -19,9 +19,8 @@ from github.PullRequest import PullRequest as GhPullRequest
 from github.Repository import Repository
 
 from providers.base import MergeMethod, ProviderConfig, PullRequest, PullRequestSpec
-from providers.http import make_retry
+from providers.http import make_retry, transport_failure
 from updater import redact
-from updater.credentials import tls_hint
 from updater.errors import ProviderError
 from updater.remote import Origin
 
@@ -222,16 +221,9 @@ class GitHubAdapter:
     def _explain(self, action: str, exc: Exception) -> str:
         where = f"{self.full_name} at {self.api}"
         source = self.config.credential.source if self.config.credential else "the environment"
-        if isinstance(exc, requests.exceptions.SSLError):
-            return (
-                f"GitHub: TLS verification failed for {self.api} while trying to {action}; "
-                f"{tls_hint(self.config.ca_bundle)}"
-            )
-        if isinstance(exc, requests.RequestException):
-            return (
-                f"GitHub: cannot reach {self.api} to {action} ({type(exc).__name__}) even after retrying for "
-                f"up to {self.config.deadline:g}s; check -api-endpoint and the network"
-            )
+        transport = transport_failure("GitHub", self.api, action, exc, self.config.ca_bundle)
+        if transport is not None:
+            return transport
         assert isinstance(exc, GithubException)
         status, reason = exc.status, _github_message(exc)
         if status == 401:

@@ -38,7 +38,6 @@ from gitlab.v4.objects import Project
 from providers import http
 from providers.base import MergeMethod, ProviderConfig, PullRequest, PullRequestSpec
 from updater import redact
-from updater.credentials import tls_hint
 from updater.errors import ProviderError
 from updater.remote import Origin
 
@@ -425,16 +424,9 @@ class GitLabAdapter:
     def _explain(self, action: str, exc: Exception) -> str:
         where = f"project {self.path} at {self.api}"
         source = self.config.credential.source if self.config.credential else "the environment"
-        if isinstance(exc, requests.exceptions.SSLError):
-            return (
-                f"GitLab: TLS verification failed for {self.api} while trying to {action}; "
-                f"{tls_hint(self.config.ca_bundle)}"
-            )
-        if isinstance(exc, requests.RequestException):
-            return (
-                f"GitLab: cannot reach {self.api} to {action} ({type(exc).__name__}) even after retrying for "
-                f"up to {self.config.deadline:g}s; check -api-endpoint and the network"
-            )
+        transport = http.transport_failure("GitLab", self.api, action, exc, self.config.ca_bundle)
+        if transport is not None:
+            return transport
         assert isinstance(exc, GitlabError)
         code, message, status = exc.response_code, _message(exc), _status(exc)
         if code in (401, 403) and self._is_job_token():

@@ -17,6 +17,8 @@ from urllib3.util.retry import Retry
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _NOT_PROCESSED = frozenset({429, 502, 503, 504})  # safe to resend even a POST
+# A refused or unreachable endpoint is a wrong URL far more often than an outage: fail in seconds.
+CONNECT_RETRIES = 3
 
 
 class DeadlineRetry(Retry):
@@ -75,7 +77,7 @@ def _exhausted(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Exception:
 def make_retry(deadline: float, backoff: float = 0.5) -> DeadlineRetry:
     retry = DeadlineRetry(
         total=20,
-        connect=3,  # a refused or unreachable endpoint is a wrong URL far more often than an outage
+        connect=CONNECT_RETRIES,
         read=2,
         status=20,
         other=0,
@@ -101,3 +103,17 @@ def session(deadline: float, backoff: float = 0.5, ca_bundle: str | None = None)
     if ca_bundle:
         s.verify = ca_bundle
     return s
+
+
+def transport_failure(label: str, api: str, action: str, exc: Exception, ca_bundle: str | None) -> str | None:
+    """The one-line message for a call that never got an HTTP answer; None for any other failure."""
+    from updater.credentials import tls_hint
+
+    if isinstance(exc, requests.exceptions.SSLError):
+        return f"{label}: TLS verification failed for {api} while trying to {action}; {tls_hint(ca_bundle)}"
+    if isinstance(exc, requests.RequestException):
+        return (
+            f"{label}: cannot reach {api} to {action} ({type(exc).__name__}, connection retried "
+            f"{CONNECT_RETRIES} times); check -api-endpoint, the network and any proxy"
+        )
+    return None
