@@ -49,6 +49,13 @@ def header(template: str, argv: Sequence[str]) -> str:
     )
 
 
+def check_name(rel: str) -> None:
+    """Refuse a path with control characters: a newline in it would end the header's comment line and
+    put the rest of the file name into the manifest as content (and garble every log line)."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in rel):
+        raise TemplateError(f"{rel!r}: the path contains a control character (newline, tab, ...); rename it")
+
+
 def render_text(text: str, values: Mapping[str, str], *, missing_default: bool, template: str) -> str:
     def line_of(pos: int) -> int:
         return text.count("\n", 0, pos) + 1
@@ -85,6 +92,7 @@ def render_bytes(
     missing_default: bool,
 ) -> bytes:
     """The output for one template's bytes; argv None means no header."""
+    check_name(template)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -119,10 +127,16 @@ class Workspace:
         return path == self.boundary or path.startswith(self.boundary.rstrip(os.sep) + os.sep)
 
     def _check(self, rel: str, what: str) -> str:
+        check_name(rel)
         path = os.path.join(self.workdir, rel)
         real = self._realpath(path)
         if not self._inside(real):
             raise TemplateError(f"{rel}: the {what} resolves outside the repository ({real}); refusing symlinks that escape it")
+        # .git holds config (tokens that CI checkouts persist there) and hooks: never a template's source
+        # nor an output's target, whatever symlink leads there.
+        git_dir = os.path.join(self.boundary, ".git")
+        if real == git_dir or real.startswith(git_dir + os.sep):
+            raise TemplateError(f"{rel}: the {what} resolves into the repository's .git directory; refused")
         return path
 
     def read_template(self, rel: str) -> bytes:
@@ -144,6 +158,9 @@ class Workspace:
             raise TemplateError(f"{rel}: the output is a symlink; refusing to write through it")
         if os.path.isdir(path):
             raise TemplateError(f"{rel}: the output path is a directory; rename the template or the directory")
+        if os.path.lexists(path) and not os.path.isfile(path):
+            # A fifo would block the read forever; a device or socket is no manifest either.
+            raise TemplateError(f"{rel}: the output path exists and is not a regular file; refusing it")
         try:
             with open(path, "rb") as fh:
                 return fh.read()
