@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -84,15 +85,24 @@ def snapshot(checkout: Path) -> dict[str, object]:
 
 
 @pytest.fixture
-def hello_repo(git_server: GitServer) -> str:
-    """The Dispatch hello-world GitOps repository on the git server; returns its clone URL."""
-    return git_server.create_repo("acme/hello-world-gitops.git", copy_fixture("hello-world", _tmp()))
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Record urllib3's retry waits instead of sleeping them, so a Retry-After of seconds costs none."""
+    import time
 
+    import urllib3.util.retry
 
-def _tmp() -> Path:
-    import tempfile
+    waited: list[float] = []
 
-    return Path(tempfile.mkdtemp(prefix="fixture-")) / "tree"
+    class Clock:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(time, name)
+
+        @staticmethod
+        def sleep(seconds: float) -> None:
+            waited.append(seconds)
+
+    monkeypatch.setattr(urllib3.util.retry, "time", Clock())
+    return waited
 
 
 @pytest.fixture(autouse=True)

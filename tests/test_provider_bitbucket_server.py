@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 import requests
-import urllib3.util.retry
 from atlassian import Bitbucket
 
 from providers import bitbucket_server as bb_provider
@@ -92,22 +91,6 @@ def body(exchange: Exchange) -> Any:
 def ref(branch: str) -> dict[str, Any]:
     return {"id": f"refs/heads/{branch}", "repository": {"slug": "gitops", "project": {"key": "PROJ"}}}
 
-
-@pytest.fixture
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Record urllib3's retry waits instead of sleeping them, so Retry-After: 7 costs no time."""
-    waited: list[float] = []
-
-    class Clock:
-        def __getattr__(self, name: str) -> Any:
-            return getattr(time, name)
-
-        @staticmethod
-        def sleep(seconds: float) -> None:
-            waited.append(seconds)
-
-    monkeypatch.setattr(urllib3.util.retry, "time", Clock())
-    return waited
 
 
 # -- endpoint and repository identity -------------------------------------------------------------------

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import urllib3.util.retry
 
 from providers import github as gh_provider
 from providers.base import ProviderConfig, PullRequestSpec, open_or_reuse
@@ -95,22 +94,6 @@ def error_of(fn: Any, *args: Any) -> str:
     assert TOKEN not in message and "wrong-token" not in message, message
     return message
 
-
-@pytest.fixture
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Record urllib3's retry waits instead of sleeping them, so Retry-After: 1..30 costs no time."""
-    waited: list[float] = []
-
-    class Clock:
-        def __getattr__(self, name: str) -> Any:
-            return getattr(time, name)
-
-        @staticmethod
-        def sleep(seconds: float) -> None:
-            waited.append(seconds)
-
-    monkeypatch.setattr(urllib3.util.retry, "time", Clock())
-    return waited
 
 
 # -- endpoint and repository identity -------------------------------------------------------------------

@@ -17,7 +17,6 @@ from typing import Any
 import gitlab
 import pytest
 import requests
-import urllib3.util.retry
 
 from providers import gitlab as gl_provider
 from providers.base import ProviderConfig, PullRequestSpec, open_or_reuse
@@ -84,22 +83,6 @@ def error_of(fn: Any, *args: Any) -> str:
 def body(exchange: Exchange) -> Any:
     return json.loads(exchange.request_body) if exchange.request_body else None
 
-
-@pytest.fixture
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Record urllib3's retry waits instead of sleeping them, so Retry-After: 7 costs no time."""
-    waited: list[float] = []
-
-    class Clock:
-        def __getattr__(self, name: str) -> Any:
-            return getattr(time, name)
-
-        @staticmethod
-        def sleep(seconds: float) -> None:
-            waited.append(seconds)
-
-    monkeypatch.setattr(urllib3.util.retry, "time", Clock())
-    return waited
 
 
 # -- endpoint and project identity -----------------------------------------------------------------------
