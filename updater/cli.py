@@ -7,10 +7,8 @@ one line on stderr and an exit status here and nowhere else.
 
 from __future__ import annotations
 
-import difflib
 import os
 import sys
-import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -60,6 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.error("interrupted")
     except Exception as exc:  # a bug: still one line, the traceback only with -verbose
         if opts.verbose:
+            import traceback  # only here: every run would pay for it (and linecache, tokenize)
+
             traceback.print_exc()
         result.error, result.exit_code = f"unexpected {type(exc).__name__}: {exc}", exit_code_for(exc)
         log.error(f"{result.error} (rerun with -verbose for the traceback)")
@@ -300,6 +300,8 @@ def _repository_top(start: str) -> str | None:
 
 
 def _unified_diff(changed: Sequence[Rendered]) -> str:
+    import difflib  # only -dry-run needs it
+
     chunks: list[str] = []
     for item in changed:
         old = (item.previous or b"").decode("utf-8", "replace").splitlines(keepends=True)
