@@ -172,6 +172,7 @@ class Git:
 
     def state(self) -> RepoState:
         top, git_dir = self.top, self.git_dir
+        _refuse_unfinished_operation(git_dir)
         rel = os.path.relpath(self.workdir, top)
         prefix = "" if rel == "." else rel.replace(os.sep, "/") + "/"
         head, branch = self._head()
@@ -418,6 +419,26 @@ class Git:
     def reset_keep(self, commit: str) -> None:
         """Move the checked-out branch's files to `commit` (after a retry built it elsewhere)."""
         self.run("reset", "-q", "--keep", commit)
+
+
+# What git leaves in .git while a merge, rebase, cherry-pick or revert waits for the user. Committing
+# then would carry conflict markers (`git add -u` "resolves" them) and drop the operation's state.
+_UNFINISHED = (
+    ("MERGE_HEAD", "a merge"),
+    ("rebase-merge", "a rebase"),
+    ("rebase-apply", "a rebase or git am"),
+    ("CHERRY_PICK_HEAD", "a cherry-pick"),
+    ("REVERT_HEAD", "a revert"),
+)
+
+
+def _refuse_unfinished_operation(git_dir: str) -> None:
+    for name, what in _UNFINISHED:
+        if os.path.exists(os.path.join(git_dir, name)):
+            raise GitError(
+                f"{what} is in progress in this checkout ({name} exists): finish or abort it first, "
+                "then run the tool again"
+            )
 
 
 def _last_line(text: str) -> str:
