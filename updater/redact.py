@@ -6,9 +6,7 @@ Secrets are registered once, as soon as they are read, in every spelling that co
 
 from __future__ import annotations
 
-import base64
 import re
-import urllib.parse
 
 _MASK = "***"
 _secrets: set[str] = set()
@@ -24,6 +22,10 @@ def register(secret: str | None, username: str | None = None) -> None:
     if not secret or len(secret) < 4:
         # Too short to hide without mangling ordinary text; such a value is not a real token.
         return
+    # Imported here: -help and -compile-only log through this module but never register a secret.
+    import base64
+    import urllib.parse
+
     _secrets.add(secret)
     _secrets.add(urllib.parse.quote(secret, safe=""))
     _secrets.add(urllib.parse.quote(secret))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from dataclasses import asdict, dataclass, field
@@ -62,6 +61,8 @@ class Result:
 
 def emit(result: Result, output_format: str, results_dir: str) -> None:
     if output_format == "json":
+        import json  # only -output=json needs it
+
         print(redact(json.dumps(result.as_dict(), indent=None, sort_keys=False)), flush=True)
     else:
         if result.diff:
