@@ -313,7 +313,7 @@ class Git:
             return PushResult(False, False, f"origin refused the credentials ({_auth_line(text)})")
         if any(m in lowered for m in _STALE_MARKERS):
             return PushResult(False, True, _last_line(text))
-        return PushResult(False, False, _last_line(err) or _last_line(str(out)) or f"exit status {status}")
+        return PushResult(False, False, _push_failure(str(out), err) or f"exit status {status}")
 
     def fetch_branch(self, branch: str, *, env: Mapping[str, str], shallow: bool, remote: str) -> str | None:
         """Fetch origin's `branch`; its tip sha, or None when origin has no such branch."""
@@ -444,6 +444,18 @@ def _refuse_unfinished_operation(git_dir: str) -> None:
 def _last_line(text: str) -> str:
     lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
     return redact(lines[-1]) if lines else ""
+
+
+def _push_failure(out: str, err: str) -> str:
+    """The line that says why: the refused ref's status from --porcelain, else git's first fatal: line
+    (its last line is often the tail of a hint such as "and the repository exists.")."""
+    for line in out.splitlines():
+        if line.startswith("!\t") and line.count("\t") >= 2:
+            return redact(line.split("\t", 2)[2].strip())
+    for line in err.splitlines():
+        if line.startswith("fatal:"):
+            return redact(line.strip())
+    return _last_line(err) or _last_line(out)
 
 
 def _auth_line(text: str) -> str:

@@ -104,9 +104,8 @@ def push_converging(
             return Published(commit, not result.up_to_date, attempt)
         if not result.rejected_stale or force:
             _move_checkout(git, local.commit, commit)
-            raise GitError(
-                f"push to origin/{branch} failed: {result.message}. The commit is kept locally on {branch}"
-            )
+            why = result.message.rstrip(".")
+            raise GitError(f"push to origin/{branch} failed: {why}. The commit is kept locally on {branch}")
         rejected = result.message
     _move_checkout(git, local.commit, commit)
     raise GitError(
