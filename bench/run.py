@@ -61,6 +61,22 @@ def pressure() -> str:
     return text
 
 
+def code_version() -> str:
+    """The commit measured, and whether updater/ or providers/ had uncommitted changes then."""
+    import subprocess
+
+    head = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True
+    )
+    dirty = subprocess.run(
+        ["git", "-C", str(ROOT), "status", "--porcelain", "--", "updater", "providers"],
+        capture_output=True,
+        text=True,
+    )
+    changed = [line[3:] for line in dirty.stdout.splitlines()]
+    return head.stdout.strip() + (f" with uncommitted changes in {', '.join(changed)}" if changed else "")
+
+
 def rel(path: str) -> str:
     return os.path.relpath(path, ROOT)
 
@@ -68,26 +84,33 @@ def rel(path: str) -> str:
 # -- sections -----------------------------------------------------------------------------------------
 
 
-def run_startup(tmp: Path, reps: int) -> Section:
+def run_startup(tmp: Path, reps: int, regular: measure.Install) -> Section:
     s = Section("1. Startup")
     before = pressure()
-    result = scenarios.startup(tmp, reps)
-    base = result.samples["python -c pass"]
+    result = scenarios.startup(tmp, reps, (measure.EDITABLE, regular))
     s.lines += [
         f"Each command run {reps} times, interleaved in a shuffled order each round (after 2 warm-up rounds), "
         f"from a clean environment; wall time of the whole process. `-compile-only` renders "
-        f"fixtures/hello-world: `{rel(TOOL)} {shlex.join(scenarios.compile_only_argv())}`. "
+        f"fixtures/hello-world: `update-gitops-repo {shlex.join(scenarios.compile_only_argv())}`. "
+        "Two installs of the same code and interpreter: the developers' .venv (an editable install, whose "
+        "finder every start of that python imports from a .pth file, so its bare start is slower) and a "
+        "regular install as a wheel (and the image) has it, made by bench/measure.py's `regular_install`. "
+        "Each ratio is against `python -c pass` of the same install. "
         f"Machine while measuring: {before} → {pressure()}.",
         "",
     ]
     rows = []
-    for name, samples in result.samples.items():
-        rows.append([f"`{name}`", samples.ms(), f"{measure.ratio(samples, base):.2f}x"])
-    s.table(["command", "ms, median [min-max]", "ratio to `python -c pass`"], rows)
-    help_ratio = measure.ratio(result.samples["-help"], base)
-    s.budgets.append(
-        Budget("`-help` against the bare interpreter", "≤ 3x", f"{help_ratio:.2f}x", help_ratio <= 3)
-    )
+    for name, by_command in result.samples.items():
+        base = by_command["python -c pass"]
+        for command, samples in by_command.items():
+            rows.append([name, f"`{command}`", samples.ms(), f"{measure.ratio(samples, base):.2f}x"])
+        help_ratio = measure.ratio(by_command["-help"], base)
+        s.budgets.append(
+            Budget(
+                f"`-help` against the bare interpreter, {name}", "≤ 3x", f"{help_ratio:.2f}x", help_ratio <= 3
+            )
+        )
+    s.table(["install", "command", "ms, median [min-max]", "ratio to `python -c pass`"], rows)
     s.lines += [
         "Packages imported beyond a bare interpreter (`python -X importtime`, self time summed per top-level "
         "package, project and third-party packages first):",
@@ -125,17 +148,17 @@ def run_startup(tmp: Path, reps: int) -> Section:
     return s
 
 
-def run_e2e(tmp: Path, server: GitServer, reps: int) -> Section:
+def run_e2e(tmp: Path, server: GitServer, reps: int, install: measure.Install) -> Section:
     s = Section("2. End to end without a pull request")
     before = pressure()
-    result = scenarios.end_to_end(tmp, server, reps)
+    result = scenarios.end_to_end(tmp, server, reps, install)
     tool, script = result.samples["update-gitops-repo"], result.samples["shell script (sed + git)"]
     r = measure.ratio(tool, script)
     s.lines += [
         f"A Tekton-like checkout of fixtures/hello-world (detached, shallow), origin on the smart-HTTP test server "
         f"(tests/gitserver.py, token checked), the token in `GITHUB_TOKEN` and sent by git as an `http.extraHeader` "
-        f"through the environment. Render, commit on `update-to-commit-<rev>`, push. The tool: "
-        f"`{rel(TOOL)} {shlex.join(scenarios.tool_argv(scenarios.REV, '-create-pull-request=false'))}`; "
+        f"through the environment. Render, commit on `update-to-commit-<rev>`, push. The tool ({install.name}): "
+        f"`update-gitops-repo {shlex.join(scenarios.tool_argv(scenarios.REV, '-create-pull-request=false'))}`; "
         f"the baseline: `sh bench/baseline.sh` (sed + git add/commit/push). Each round makes two fresh "
         f"repositories and checkouts (not timed), then times both, in a shuffled order; {reps} rounds after "
         f"1 warm-up. Both pushed the same tree in every round: **{'yes' if result.same_tree else 'NO'}**. "
@@ -189,7 +212,9 @@ def run_api(tmp: Path, server: GitServer) -> Section:
     return s
 
 
-def run_scale(tmp: Path, sizes: list[int], reps: dict[int, int], profile: bool) -> tuple[Section, list[str]]:
+def run_scale(
+    tmp: Path, sizes: list[int], reps: dict[int, int], profile: bool, install: measure.Install
+) -> tuple[Section, list[str]]:
     s = Section("4. Scale: a generated monorepo")
     s.lines += [
         "bench/monorepo.py writes N services under apps/team-XXX/svc-YY/, each with deployment.yaml.tmpl, its "
@@ -207,7 +232,7 @@ def run_scale(tmp: Path, sizes: list[int], reps: dict[int, int], profile: bool) 
     for size in sizes:
         before = pressure()
         prof = tmp / f"profile-{size}.out" if profile and size == 10000 else None
-        result = scenarios.scale(tmp, size, reps[size], profile=prof)
+        result = scenarios.scale(tmp, size, reps[size], profile=prof, install=install)
         results.append((result, before, pressure()))
         if prof is not None:
             profile_lines = profile_summary(prof)
@@ -306,6 +331,7 @@ def report(
     sections: list[Section], command: str, started: datetime.datetime, profile_lines: list[str]
 ) -> str:
     info = measure.machine()
+    info["code measured"] = code_version()
     out = [
         "# Benchmarks",
         "",
@@ -387,18 +413,19 @@ def main(argv: list[str] | None = None) -> int:
         GitServer(Path(tmp_name) / "server") as server,
     ):
         tmp = Path(tmp_name)
+        regular = measure.regular_install(tmp / "regular-install")
         if "startup" in only:
             print("== startup", file=sys.stderr, flush=True)
-            sections.append(run_startup(tmp, args.reps or (10 if args.quick else 30)))
+            sections.append(run_startup(tmp, args.reps or (10 if args.quick else 30), regular))
         if "e2e" in only:
             print("== end to end", file=sys.stderr, flush=True)
-            sections.append(run_e2e(tmp, server, args.reps or (5 if args.quick else 15)))
+            sections.append(run_e2e(tmp, server, args.reps or (5 if args.quick else 15), regular))
         if "api" in only:
             print("== API requests", file=sys.stderr, flush=True)
             sections.append(run_api(tmp, server))
         if "scale" in only:
             print(f"== scale {sizes}", file=sys.stderr, flush=True)
-            section, profile_lines = run_scale(tmp, sizes, scale_reps, profile=not args.no_profile)
+            section, profile_lines = run_scale(tmp, sizes, scale_reps, not args.no_profile, regular)
             sections.append(section)
     text = report(sections, command.strip(), started, profile_lines)
     if args.no_write:

@@ -10,12 +10,12 @@ import shlex
 import statistics
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import measure, monorepo
-from bench.measure import PYTHON, TOOL, Samples
+from bench.measure import TOOL, Install, Samples
 from tests.fakes.github import FakeGitHub
 from tests.gitserver import DEFAULT_TOKEN, GitServer, clone, copy_fixture, make_home
 
@@ -33,7 +33,7 @@ FORBIDDEN_FOR_COMPILE = (*measure.SDKS, measure.GITPYTHON)
 
 @dataclass
 class Startup:
-    samples: dict[str, Samples]
+    samples: dict[str, dict[str, Samples]]  # install name → command → samples
     imports: dict[str, dict[str, int]]  # variant → top-level package → self µs (beyond a bare interpreter)
     console_script: str  # the import line(s) of pip's generated script
 
@@ -46,20 +46,34 @@ def compile_only_argv() -> list[str]:
     return ["-compile-only", "-git-ignore", f"-substitute=imageName={IMAGE}"]
 
 
-def startup(tmp: Path, reps: int) -> Startup:
+def startup(tmp: Path, reps: int, installs: Sequence[Install] = (measure.EDITABLE,)) -> Startup:
+    """Each install's bare interpreter, -help and -compile-only, all interleaved in the same rounds."""
     hello = copy_fixture("hello-world", tmp / "startup-hello")
     env = make_home(tmp / "startup")
-    variants = {
-        "python -c pass": lambda _: measure.run_timed([PYTHON, "-c", "pass"], env=env),
-        "-help": lambda _: measure.run_timed([TOOL, "-help"], env=env),
-        "-compile-only": lambda _: measure.run_timed([TOOL, *compile_only_argv()], cwd=hello, env=env),
-    }
-    samples = measure.interleave(variants, reps, warmup=2)
-    bare = {m.module for m in measure.importtime(["-c", "pass"], env=env)}
+    variants: dict[str, Callable[[int], float]] = {}
+    for inst in installs:
+        py, tool = inst.python, inst.tool
+        variants[f"{inst.name}\0python -c pass"] = lambda _, py=py: measure.run_timed(
+            [py, "-c", "pass"], env=env
+        )
+        variants[f"{inst.name}\0-help"] = lambda _, tool=tool: measure.run_timed([tool, "-help"], env=env)
+        variants[f"{inst.name}\0-compile-only"] = lambda _, tool=tool: measure.run_timed(
+            [tool, *compile_only_argv()], cwd=hello, env=env
+        )
+    flat = measure.interleave(variants, reps, warmup=2)
+    samples: dict[str, dict[str, Samples]] = {}
+    for key, smp in flat.items():
+        name, command = key.split("\0")
+        samples.setdefault(name, {})[command] = smp
+    inst = installs[-1]
+    bare = {m.module for m in measure.importtime(["-c", "pass"], env=env, python=inst.python)}
     imports = {
-        "-help": measure.top_level(measure.importtime([TOOL, "-help"], env=env), exclude=bare),
+        "-help": measure.top_level(
+            measure.importtime([inst.tool, "-help"], env=env, python=inst.python), exclude=bare
+        ),
         "-compile-only": measure.top_level(
-            measure.importtime([TOOL, *compile_only_argv()], cwd=hello, env=env), exclude=bare
+            measure.importtime([inst.tool, *compile_only_argv()], cwd=hello, env=env, python=inst.python),
+            exclude=bare,
         ),
     }
     script = Path(TOOL).read_text()
@@ -80,11 +94,11 @@ def tool_argv(rev: str = REV, *extra: str) -> list[str]:
     return [f"-git-revision={rev}", f"-substitute=imageName={IMAGE}", *extra]
 
 
-def end_to_end(tmp: Path, server: GitServer, reps: int) -> EndToEnd:
+def end_to_end(tmp: Path, server: GitServer, reps: int, install: Install = measure.EDITABLE) -> EndToEnd:
     home = make_home(tmp / "e2e-home")
     env = {**home, "GITHUB_TOKEN": DEFAULT_TOKEN}
     args = tool_argv(REV, "-create-pull-request=false")
-    script_env = {**env, "REV": REV, "IMAGE": IMAGE, "HEADER_ARGV": shlex.join([TOOL, *args])}
+    script_env = {**env, "REV": REV, "IMAGE": IMAGE, "HEADER_ARGV": shlex.join([install.tool, *args])}
     trees: dict[tuple[str, int], str] = {}
 
     def variant(name: str, argv: list[str], run_env: dict[str, str]) -> Callable[[int], float]:
@@ -102,7 +116,7 @@ def end_to_end(tmp: Path, server: GitServer, reps: int) -> EndToEnd:
 
     samples = measure.interleave(
         {
-            "update-gitops-repo": variant("tool", [TOOL, *args], env),
+            "update-gitops-repo": variant("tool", [install.tool, *args], env),
             "shell script (sed + git)": variant("script", ["sh", str(BENCH / "baseline.sh")], script_env),
         },
         reps,
@@ -202,7 +216,9 @@ class Scale:
         return statistics.median(r.phases.get(name, 0.0) for r in self.runs)
 
 
-def scale(tmp: Path, templates: int, reps: int, profile: Path | None = None) -> Scale:
+def scale(
+    tmp: Path, templates: int, reps: int, profile: Path | None = None, install: Install = measure.EDITABLE
+) -> Scale:
     """Generate the repo (setup), then `reps` runs, each with a new digest: every output changes."""
     env = make_home(tmp / f"scale-home-{templates}")
     start = time.perf_counter()
@@ -219,7 +235,7 @@ def scale(tmp: Path, templates: int, reps: int, profile: Path | None = None) -> 
         ]
         extra = ["-profile", str(profile)] if profile is not None and i == reps else []
         seconds = measure.run_timed(
-            [PYTHON, str(BENCH / "timed_run.py"), str(marks_file), *extra, "--", *args],
+            [install.python, str(BENCH / "timed_run.py"), str(marks_file), *extra, "--", *args],
             cwd=repo.checkout,
             env=env,
         )
