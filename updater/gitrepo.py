@@ -278,6 +278,28 @@ class Git:
         refs/update-gitops-repo/previous/<branch>; that ref name is returned.
         """
         ref = f"refs/heads/{branch}"
+        # Take the index lock the way git does before moving anything: a stale or live index.lock means
+        # another git process owns the index, and replacing it underneath that process loses one side.
+        lock = os.path.join(state.git_dir, "index.lock")
+        if index is not None:
+            try:
+                os.close(os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+            except FileExistsError:
+                raise GitError(
+                    f"{lock} exists: another git process is using this checkout, or one crashed; "
+                    "remove the file if no git process is running, then run the tool again"
+                ) from None
+        try:
+            backup = self._move_branch(state, ref, branch, commit)
+            if index is not None:
+                os.replace(index, lock)
+                os.replace(lock, os.path.join(state.git_dir, "index"))
+        finally:
+            if index is not None and os.path.exists(lock):
+                os.unlink(lock)
+        return backup
+
+    def _move_branch(self, state: RepoState, ref: str, branch: str, commit: str) -> str | None:
         backup = None
         # The usual case is a new branch: create it only if it does not exist yet (old value ""), one call.
         message = "update-gitops-repo: commit"
@@ -292,8 +314,6 @@ class Git:
                     self.run("update-ref", backup, old)
             self.run("update-ref", "-m", message, ref, commit)
         self.run("symbolic-ref", "-m", "update-gitops-repo: switch", "HEAD", ref)
-        if index is not None:
-            os.replace(index, os.path.join(state.git_dir, "index"))
         return backup
 
     # -- talking to origin ----------------------------------------------------------------------
