@@ -90,6 +90,14 @@ def run(opts: flags.Options, argv: list[str], result: Result) -> None:
         log.warn(f"-substitute {key} given more than once; the last value wins")
     if not opts.compile_only and not opts.git_revision and not opts.branch:
         raise UsageError("set -git-revision (or -branch): it names the branch and the commit")
+    if not opts.compile_only:
+        from updater.gitrepo import branch_name_problem
+
+        for flag, name in (("-branch", opts.effective_branch), ("-base-branch", opts.base_branch)):
+            problem = branch_name_problem(name) if name else None
+            if problem:
+                origin = "" if flag != "-branch" or opts.branch else " (made from -git-revision)"
+                raise UsageError(f"{flag} {name!r}{origin} is not a valid git branch name: {problem}")
     selector = templates.Selector(templates.check_pattern(opts.filepath))
     workdir = os.getcwd()
 

@@ -441,6 +441,31 @@ class Git:
         self.run("reset", "-q", "--keep", commit)
 
 
+_REF_FORBIDDEN = set(" ~^:?*[\\") | {chr(c) for c in range(32)} | {chr(127)}
+
+
+def branch_name_problem(name: str) -> str | None:
+    """Why `name` is not a valid branch name (git check-ref-format --branch), or None if it is.
+
+    Checked before anything is written: git would only refuse it at update-ref, after the commit.
+    """
+    if not name:
+        return "it is empty"
+    if name.startswith("-"):
+        return "it starts with '-'"
+    if name == "HEAD" or name == "@":
+        return f"{name!r} is reserved"
+    bad = sorted({c for c in name if c in _REF_FORBIDDEN})
+    if bad:
+        return "it contains " + ", ".join(repr(c) for c in bad)
+    if ".." in name or "@{" in name:
+        return "it contains '..' or '@{'"
+    parts = name.split("/")
+    if name.endswith(".") or any(not p or p.startswith(".") or p.endswith(".lock") for p in parts):
+        return "a part is empty, starts with '.', or ends with '.lock' or '.'"
+    return None
+
+
 # What git leaves in .git while a merge, rebase, cherry-pick or revert waits for the user. Committing
 # then would carry conflict markers (`git add -u` "resolves" them) and drop the operation's state.
 _UNFINISHED = (
