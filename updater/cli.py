@@ -137,6 +137,11 @@ def run(opts: flags.Options, argv: list[str], result: Result) -> None:
         if not opts.compile_only:
             log.info(f"would commit on branch {branch} with message: {message}")
         return
+    body = None
+    if opts.pr_body_template and opts.create_pull_request and not opts.compile_only:
+        # A custom PR body is read and rendered before anything is written: a missing file or a
+        # Jinja error is a usage error, not a failure after the push.
+        body = _describe(opts, rendered)
     workspace.write(rendered)
     if opts.compile_only:
         result.operation, result.changed = "rendered", bool(changed)
@@ -187,7 +192,7 @@ def run(opts: flags.Options, argv: list[str], result: Result) -> None:
 
     # Open or reuse the pull request (and merge it).
     if opts.create_pull_request:
-        _pull_request(opts, git, remote, rendered, result, branch, message)
+        _pull_request(opts, git, remote, rendered, result, branch, message, body)
 
 
 def _remote(opts: flags.Options, origin_url: str | None) -> Remote:
@@ -244,6 +249,7 @@ def _pull_request(
     result: Result,
     branch: str,
     message: str,
+    body: str | None,
 ) -> None:
     import providers
     from providers.base import Adapter, ProviderConfig, PullRequestSpec, open_or_reuse
@@ -270,12 +276,8 @@ def _pull_request(
     if base == branch:
         log.warn(f"-branch {branch} is the base branch: the change is pushed there directly, no pull request")
         return
-    body = pull_request.describe(
-        opts.git_revision,
-        [pull_request.FileLine(r.template, r.output) for r in rendered],
-        opts.substitute,
-        pull_request.read_body_template(opts.pr_body_template),
-    )
+    if body is None:
+        body = _describe(opts, rendered)
     spec = PullRequestSpec(
         head=branch,
         base=base,
@@ -294,6 +296,17 @@ def _pull_request(
         connect().merge(pr, opts.merge_method)  # type: ignore[arg-type]
         result.pull_request.merged = True
         log.info(f"pull request merged ({opts.merge_method}): {pr.url}")
+
+
+def _describe(opts: flags.Options, rendered: Sequence[Rendered]) -> str:
+    from updater import pull_request
+
+    return pull_request.describe(
+        opts.git_revision,
+        [pull_request.FileLine(r.template, r.output) for r in rendered],
+        opts.substitute,
+        pull_request.read_body_template(opts.pr_body_template),
+    )
 
 
 def _repository_top(start: str) -> str | None:
