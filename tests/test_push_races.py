@@ -283,6 +283,7 @@ class PushText:
     name: str
     stdout: str  # `git push --porcelain` writes the per-ref status here
     stderr: str  # remote: lines, error: and hint: lines
+    says: str = ""  # what the one-line reason must contain (for refusals that are not a moved branch)
 
 
 # Texts as git 2.39 prints them with --porcelain, for what each host answers. The hosts run git (GitHub's
@@ -350,6 +351,7 @@ NOT_STALE = [
         "remote: error: GH006: Protected branch update failed for refs/heads/main.\n"
         "remote: error: Changes must be made through a pull request.\n"
         "error: failed to push some refs to 'https://github.com/acme/fleet.git'\n",
+        "the branch is protected",
     ),
     PushText(
         "gitlab: protected branch",
@@ -357,6 +359,7 @@ NOT_STALE = [
         "(pre-receive hook declined)\nDone\n",
         "remote: GitLab: You are not allowed to push code to protected branches on this project.\n"
         "error: failed to push some refs to 'https://gitlab.com/acme/fleet.git'\n",
+        "You are not allowed to push code to protected branches",
     ),
     PushText(
         "bitbucket server: branch permissions",
@@ -364,23 +367,27 @@ NOT_STALE = [
         "[remote rejected] (pre-receive hook declined)\nDone\n",
         "remote: Branch refs/heads/master can only be modified through pull requests.\n"
         "error: failed to push some refs to 'https://bitbucket.example.com/scm/ops/fleet.git'\n",
+        "can only be modified through pull requests",
     ),
     PushText(
         "a shallow push the server refuses",
         "To https://gitlab.com/acme/fleet.git\n!\trefs/heads/main:refs/heads/main\t[remote rejected] "
         "(shallow update not allowed)\nDone\n",
         "error: failed to push some refs to 'https://gitlab.com/acme/fleet.git'\n",
+        "[remote rejected] (shallow update not allowed)",
     ),
     PushText(
         "bad credentials",
         "",
         "remote: Invalid username or password.\nfatal: Authentication failed for 'https://github.com/acme/fleet.git/'\n",
+        "origin refused the credentials",
     ),
     PushText(
         "the connection broke mid-push",
         "",
         "error: RPC failed; HTTP 502 curl 22 The requested URL returned error: 502\n"
         "send-pack: unexpected disconnect while reading sideband packet\nfatal: the remote end hung up unexpectedly\n",
+        "fatal: the remote end hung up unexpectedly",
     ),
 ]
 
@@ -422,7 +429,7 @@ def test_other_refusals_are_not_mistaken_for_a_moved_branch(
 ) -> None:
     ok, stale, message = classify(git_repo, monkeypatch, text)
     assert not ok and not stale
-    assert message and "\n" not in message
+    assert text.says in message and "\n" not in message, message
 
 
 def test_a_push_that_succeeded_is_not_classified_at_all(

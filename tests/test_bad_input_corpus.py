@@ -1,0 +1,710 @@
+"""A corpus of bad (and borderline) input, run as one table-driven test.
+
+Each case sets up a world (a checkout of the hello-world GitOps repository on a file:// or smart-HTTP
+remote, or something that is not quite one), runs the CLI as a pipeline step would, and declares the
+exit status and a substring of the one error line it must print. Every case, whatever its status:
+no traceback, at most one error line, and nothing of the user's is lost. A case that fails before
+committing leaves the checkout exactly as it was (snapshot()); a case that legitimately commits keeps
+every file the user had byte for byte, and every ref the user had stays reachable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import pytest
+
+from tests.conftest import Run, run_tool, snapshot
+from tests.gitserver import DEFAULT_TOKEN, GitServer, clone, copy_fixture, make_home, run_git
+
+HELLO = "acme/hello-world-gitops.git"
+REV = "1b39bd0a4cf0b0dd1f1e2f32cbe0c7d1e2d3f4a5"
+IMAGE = "registry.example.com/hello-world@sha256:" + "e3" * 32
+# The ordinary arguments of a run that pushes a branch and opens no pull request.
+OK = (f"-git-revision={REV}", f"-substitute=imageName={IMAGE}", "-create-pull-request=false")
+
+
+@dataclass
+class World:
+    tmp: Path
+    server: GitServer
+    cwd: Path = Path()
+    env: dict[str, str] = field(default_factory=dict)
+    values: dict[str, str] = field(default_factory=dict)  # for "{name}" in a case's args
+
+    def git(self, *args: str) -> str:
+        return run_git(*args, cwd=self.cwd, env=self.env).stdout.decode().strip()
+
+    def write(self, rel: str, text: str | bytes) -> None:
+        path = self.cwd / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(text.encode() if isinstance(text, str) else text)
+
+
+Outcome = Literal["unchanged", "kept"]
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    setup: Callable[[World], None]
+    args: tuple[str, ...]
+    code: int
+    message: str  # a substring of the one error line; "" when the run succeeds (no error line at all)
+    outcome: Outcome = "unchanged"  # "kept": the run may commit (and push); the user's files and refs survive
+    stderr: str = ""  # a substring expected elsewhere on stderr (a warning, a note)
+    verify: Callable[[World, Run], None] | None = None  # what only this case can check
+    max_seconds: float = 20.0
+
+
+# -- worlds ------------------------------------------------------------------------------------------
+
+
+def local(w: World) -> None:
+    """A clone (on main) of a file:// bare repository seeded with the hello-world fixture; an untracked
+    file of the user's lies around, as in any CI workspace."""
+    env = w.env = make_home(w.tmp)
+    seed = copy_fixture("hello-world", w.tmp / "seed")
+    bare = w.tmp / "remote.git"
+    run_git("init", "-q", "--bare", "-b", "main", str(bare), env=env)
+    run_git("init", "-q", "-b", "main", str(seed), env=env)
+    run_git("add", "-A", cwd=seed, env=env)
+    run_git(
+        "-c", "user.name=seed", "-c", "user.email=seed@x", "commit", "-q", "-m", "seed", cwd=seed, env=env
+    )
+    run_git("push", "-q", bare.as_uri(), "main", cwd=seed, env=env)
+    w.cwd = w.tmp / "checkout"
+    run_git("clone", "-q", bare.as_uri(), str(w.cwd), env=env)
+    w.write("scratch/notes.txt", "the user's untracked notes\n")
+
+
+def served(w: World) -> None:
+    """A Tekton checkout (detached, depth 1) of the fixture on the smart-HTTP server, token in
+    ~/.git-credentials."""
+    url = w.server.create_repo(HELLO, copy_fixture("hello-world", w.tmp / "seed"))
+    w.env = make_home(w.tmp, url, "tekton-bot", DEFAULT_TOKEN, style="tekton")
+    w.cwd = clone(url, w.tmp / "workspace", detached=True, env=w.env)
+    w.write("scratch/notes.txt", "the user's untracked notes\n")
+
+
+def then(*steps: Callable[[World], None]) -> Callable[[World], None]:
+    def run(w: World) -> None:
+        for step in steps:
+            step(w)
+
+    return run
+
+
+def template(rel: str, text: str | bytes) -> Callable[[World], None]:
+    return lambda w: w.write(rel, text)
+
+
+def plain_directory(w: World) -> None:
+    w.env = make_home(w.tmp)
+    w.cwd = copy_fixture("hello-world", w.tmp / "not-a-repo")
+
+
+def bare_repository(w: World) -> None:
+    local(w)
+    w.cwd = w.tmp / "remote.git"
+
+
+def no_origin(w: World) -> None:
+    local(w)
+    w.git("remote", "remove", "origin")
+
+
+def origin_is_not_a_repository(w: World) -> None:
+    local(w)
+    w.git("remote", "set-url", "origin", (w.tmp / "nothing-here.git").as_uri())
+
+
+def origin_on_a_closed_port(w: World) -> None:
+    local(w)
+    w.git("remote", "set-url", "origin", f"http://127.0.0.1:{closed_port()}/acme/gone.git")
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def api_on_a_closed_port(w: World) -> None:
+    served(w)
+    w.values["api"] = f"http://127.0.0.1:{closed_port()}/api/v3"
+
+
+def tracked_edit(w: World) -> None:
+    w.write("README.md", "edited by a pipeline script before the tool ran\n")
+
+
+def staged_edit(w: World) -> None:
+    w.write("README.md", "staged by the user\n")
+    w.git("add", "README.md")
+
+
+def detached(w: World) -> None:
+    w.git("checkout", "-q", "--detach")
+
+
+def merge_in_progress(w: World) -> None:
+    ident = ("-c", "user.name=u", "-c", "user.email=u@x")
+    w.git("checkout", "-q", "-b", "side")
+    w.write("README.md", "side\n")
+    w.git(*ident, "commit", "-q", "-am", "side")
+    w.git("checkout", "-q", "main")
+    w.write("README.md", "main\n")
+    w.git(*ident, "commit", "-q", "-am", "main")
+    run_git(*ident, "merge", "side", cwd=w.cwd, env=w.env, check=False)  # conflicts, by design
+    assert (w.cwd / ".git" / "MERGE_HEAD").exists()
+
+
+def stale_index_lock(w: World) -> None:
+    (w.cwd / ".git" / "index.lock").write_bytes(b"")
+
+
+def local_branch_with_other_commits(w: World) -> None:
+    w.git("checkout", "-q", "-b", f"update-to-commit-{REV}")
+    w.write("mine.txt", "work on a branch of the same name\n")
+    w.git("add", "mine.txt")
+    w.git("-c", "user.name=u", "-c", "user.email=u@x", "commit", "-q", "-m", "my work")
+    w.values["mine"] = w.git("rev-parse", "HEAD")
+    w.git("checkout", "-q", "main")
+
+
+def remote_branch_with_other_commits(w: World) -> None:
+    served(w)
+    w.values["theirs"] = w.server.commit_directly(
+        HELLO, {"other.txt": "pushed by someone else\n"}, branch=f"update-to-commit-{REV}", start_point="main"
+    )
+
+
+def unborn(w: World) -> None:
+    w.env = make_home(w.tmp)
+    bare = w.tmp / "empty.git"
+    run_git("init", "-q", "--bare", "-b", "main", str(bare), env=w.env)
+    w.cwd = w.tmp / "fresh"
+    run_git("init", "-q", "-b", "main", str(w.cwd), env=w.env)
+    w.git("remote", "add", "origin", bare.as_uri())
+    w.write("application.yaml.tmpl", 'image: "$({ .imageName })"\n')
+
+
+def wrong_token(w: World) -> None:
+    url = w.server.create_repo(HELLO, copy_fixture("hello-world", w.tmp / "seed"))
+    w.cwd = clone(url, w.tmp / "workspace", token=DEFAULT_TOKEN)
+    w.env = {**make_home(w.tmp), "GITHUB_TOKEN": "ghp_wrongTokenWrongToken0123"}
+
+
+def no_credentials(w: World) -> None:
+    url = w.server.create_repo(HELLO, copy_fixture("hello-world", w.tmp / "seed"))
+    w.cwd = clone(url, w.tmp / "workspace", token=DEFAULT_TOKEN)
+    w.env = make_home(w.tmp)
+
+
+def protected_main(w: World) -> None:
+    served(w)
+    w.server.protect_branch(HELLO, "main")
+
+
+def shallow_pipeline_checkout(w: World) -> None:
+    served(w)
+    assert (w.cwd / ".git" / "shallow").exists()
+    assert w.git("rev-parse", "--abbrev-ref", "HEAD") == "HEAD"  # detached, as Tekton leaves it
+
+
+def body_template(w: World) -> None:
+    w.write("../pr-body.md.j2", "Deploys {{ revision }} {% for f in files %}")  # unclosed for-loop
+
+
+# -- what some cases check beyond the table ------------------------------------------------------------
+
+
+def head_file(w: World, rel: str) -> str:
+    return w.git("show", f"HEAD:{rel}")
+
+
+def last_value_wins(w: World, run: Run) -> None:
+    assert 'image: "second"' in head_file(w, "application.yaml")
+
+
+def empty_value_renders_empty(w: World, run: Run) -> None:
+    assert 'image: ""' in head_file(w, "application.yaml")
+
+
+def edit_is_committed(w: World, run: Run) -> None:
+    assert head_file(w, "README.md") == "edited by a pipeline script before the tool ran"
+    assert w.git("status", "--porcelain") == "?? scratch/"
+
+
+def staged_is_committed(w: World, run: Run) -> None:
+    assert head_file(w, "README.md") == "staged by the user"
+
+
+def on_top_of_their_commit(w: World, run: Run) -> None:
+    tip = w.server.rev(HELLO, f"update-to-commit-{REV}")
+    assert w.server.git(HELLO, "rev-parse", f"{tip}~1") == w.values["theirs"]
+    assert w.server.read(HELLO, "other.txt", tip) == b"pushed by someone else\n"
+
+
+def old_branch_kept(w: World, run: Run) -> None:
+    assert w.git("rev-parse", f"refs/update-gitops-repo/previous/update-to-commit-{REV}") == w.values["mine"]
+
+
+def pushed_before_the_api_failed(w: World, run: Run) -> None:
+    assert f"update-to-commit-{REV}" in w.server.branches(HELLO)
+
+
+def committed_locally_not_pushed(w: World, run: Run) -> None:
+    assert w.git("log", "-1", "--format=%s") == f"update templates for commit {REV}"
+
+
+def main_untouched_on_origin(w: World, run: Run) -> None:
+    committed_locally_not_pushed(w, run)
+    assert w.server.git(HELLO, "log", "-1", "--format=%s", "main") == "Initial commit"
+
+
+def json_on_stdout(w: World, run: Run) -> None:
+    import json
+
+    data = json.loads(run.stdout)
+    assert data["exit_code"] == 2 and "no value for key 'imageName'" in data["error"]
+
+
+# -- the corpus ----------------------------------------------------------------------------------------
+
+CASES = [
+    # Flags: syntax and values. Nothing is touched.
+    Case(
+        "undefined flag", local, (*OK, "-template-path=x"), 2, "flag provided but not defined: -template-path"
+    ),
+    Case(
+        "undefined flag with two dashes",
+        local,
+        (*OK, "--templates=x"),
+        2,
+        "flag provided but not defined: -templates",
+    ),
+    Case("three dashes", local, ("---git-revision=1",), 2, "bad flag syntax: ---git-revision=1"),
+    Case("a flag without a name", local, (*OK, "-=x"), 2, "bad flag syntax: -=x"),
+    Case("a lone dash", local, (*OK, "-"), 2, "unexpected argument '-'"),
+    Case("a positional argument", local, (*OK, "production"), 2, "unexpected argument 'production'"),
+    Case(
+        "a boolean given its value as the next argument",
+        local,
+        (*OK, "-create-pull-request", "false"),
+        2,
+        "unexpected argument 'false'",
+    ),
+    Case(
+        "a boolean with a value that is not one",
+        local,
+        (*OK, "-create-pull-request=nope"),
+        2,
+        'invalid boolean value "nope" for -create-pull-request',
+    ),
+    Case(
+        "a flag missing its value at the end", local, (*OK, "-branch"), 2, "flag needs an argument: -branch"
+    ),
+    Case("-push-attempts=0", local, (*OK, "-push-attempts=0"), 2, "must be at least 1"),
+    Case(
+        "-push-attempts not a number",
+        local,
+        (*OK, "-push-attempts=ten"),
+        2,
+        'invalid value "ten" for -push-attempts',
+    ),
+    Case(
+        "-output not a known format",
+        local,
+        (*OK, "-output=yaml"),
+        2,
+        'invalid value "yaml" for -output: use one of text, json',
+    ),
+    Case(
+        "-missing-key not a known mode",
+        local,
+        (*OK, "-missing-key=zero"),
+        2,
+        'invalid value "zero" for -missing-key',
+    ),
+    Case(
+        "-merge-method not a known method",
+        local,
+        (*OK, "-merge-method=fast-forward"),
+        2,
+        'invalid value "fast-forward" for -merge-method',
+    ),
+    Case(
+        "neither -git-revision nor -branch",
+        local,
+        (f"-substitute=imageName={IMAGE}",),
+        2,
+        "set -git-revision",
+    ),
+    Case(
+        "an empty -git-revision",
+        local,
+        ("-git-revision=", f"-substitute=imageName={IMAGE}"),
+        2,
+        "set -git-revision",
+    ),
+    Case(
+        "a -branch git refuses",
+        local,
+        (*OK, "-branch=release..1"),
+        2,
+        "-branch 'release..1' is not a valid git branch name",
+    ),
+    Case(
+        "a -branch that looks like an option",
+        local,
+        (*OK, "-branch=-f"),
+        2,
+        "-branch '-f' is not a valid git branch name: it starts with '-'",
+    ),
+    Case(
+        "a -git-revision that makes a bad branch name",
+        local,
+        ("-git-revision=v1 final", f"-substitute=imageName={IMAGE}", "-create-pull-request=false"),
+        2,
+        "-branch 'update-to-commit-v1 final' (made from -git-revision) is not a valid git branch name",
+    ),
+    Case(
+        "a -base-branch git refuses",
+        local,
+        (*OK, "-base-branch=main~1"),
+        2,
+        "-base-branch 'main~1' is not a valid git branch name",
+    ),
+    Case(
+        "an unsupported -scm-provider",
+        local,
+        (*OK, "-scm-provider=gitea"),
+        2,
+        "-scm-provider=gitea is not supported",
+    ),
+    Case(
+        "-token-file that does not exist",
+        local,
+        (*OK, "-token-file=/nonexistent/token"),
+        2,
+        "-token-file /nonexistent/token: cannot read it",
+    ),
+    Case(
+        "-ca-bundle that does not exist",
+        local,
+        (*OK, "-ca-bundle=/nonexistent/ca.pem"),
+        2,
+        "-ca-bundle /nonexistent/ca.pem: cannot read it",
+    ),
+    Case(
+        "-pr-body-template that does not exist",
+        local,
+        (f"-git-revision={REV}", f"-substitute=imageName={IMAGE}", "-pr-body-template=/nonexistent/body.md"),
+        2,
+        "-pr-body-template /nonexistent/body.md: cannot read it",
+    ),
+    Case(
+        "-pr-body-template with a Jinja syntax error",
+        then(local, body_template),
+        (f"-git-revision={REV}", f"-substitute=imageName={IMAGE}", "-pr-body-template=../pr-body.md.j2"),
+        2,
+        "-pr-body-template: ",
+    ),
+    Case(
+        "-filepath that is not a valid glob", local, (*OK, "-filepath=[z-a].tmpl"), 2, "is not a valid glob"
+    ),
+    Case(
+        "-filepath matching nothing",
+        local,
+        (*OK, "-filepath=staging/*.tmpl"),
+        0,
+        "",
+        stderr="no templates found matching staging/*.tmpl; nothing to do",
+    ),
+    # Substitutions.
+    Case(
+        "-substitute without '='",
+        local,
+        (*OK, "-substitute=imageName"),
+        2,
+        'invalid value "imageName" for -substitute: expected key=value',
+    ),
+    Case(
+        "-substitute with an empty key", local, (*OK, "-substitute==value"), 2, 'the key before "=" is empty'
+    ),
+    Case(
+        "-substitute missing its value at the end",
+        local,
+        (*OK, "-substitute"),
+        2,
+        "flag needs an argument: -substitute",
+    ),
+    Case(
+        "a duplicate -substitute: the last wins, with a warning",
+        local,
+        (*OK, "-substitute=imageName=first", "-substitute=imageName=second"),
+        0,
+        "",
+        "kept",
+        stderr="warning: -substitute imageName given more than once; the last value wins",
+        verify=last_value_wins,
+    ),
+    Case(
+        "an empty -substitute value is a value",
+        local,
+        (*OK[:1], "-substitute=imageName=", *OK[2:]),
+        0,
+        "",
+        "kept",
+        verify=empty_value_renders_empty,
+    ),
+    # Templates.
+    Case(
+        "a missing key",
+        local,
+        (f"-git-revision={REV}", "-create-pull-request=false"),
+        2,
+        "application.yaml.tmpl:20: no value for key 'imageName'",
+    ),
+    Case(
+        "a missing key, reported as JSON too",
+        local,
+        (f"-git-revision={REV}", "-output=json"),
+        2,
+        "no value for key 'imageName'",
+        verify=json_on_stdout,
+    ),
+    Case(
+        "an unterminated placeholder",
+        then(local, template("bad.yaml.tmpl", "image: $({ .imageName }\n")),
+        OK,
+        2,
+        "bad.yaml.tmpl:1: unsupported placeholder",
+    ),
+    Case(
+        "a placeholder without the dot",
+        then(local, template("bad.yaml.tmpl", "a: 1\nimage: $({ imageName })\n")),
+        OK,
+        2,
+        "bad.yaml.tmpl:2: unsupported placeholder '$({ imageName })'",
+    ),
+    Case(
+        "a Go template pipeline",
+        then(local, template("bad.yaml.tmpl", "image: $({ .imageName | quote })\n")),
+        OK,
+        2,
+        "bad.yaml.tmpl:1: unsupported placeholder",
+    ),
+    Case(
+        "a Go template action",
+        then(local, template("bad.yaml.tmpl", "$({ if .debug })debug: true$({ end })\n")),
+        OK,
+        2,
+        "bad.yaml.tmpl:1: unsupported placeholder",
+    ),
+    Case(
+        "an empty placeholder",
+        then(local, template("bad.yaml.tmpl", "image: $({ })\n")),
+        OK,
+        2,
+        "bad.yaml.tmpl:1: unsupported placeholder",
+    ),
+    Case(
+        "one bad template among good ones writes nothing",
+        then(local, template("zz/late.yaml.tmpl", "tag: $({ .imageTag })\n")),
+        OK,
+        2,
+        "zz/late.yaml.tmpl:1: no value for key 'imageTag'",
+    ),
+    # The checkout.
+    Case("not a git repository", plain_directory, OK, 1, "is not inside a git repository"),
+    Case("a bare repository", bare_repository, OK, 1, "is a bare repository"),
+    Case("no origin", no_origin, OK, 1, "the repository has no remote named origin"),
+    Case(
+        "a merge in progress with conflicts",
+        then(local, merge_in_progress),
+        OK,
+        1,
+        "a merge is in progress in this checkout (MERGE_HEAD exists)",
+    ),
+    Case(
+        "a stale .git/index.lock",
+        then(local, stale_index_lock),
+        OK,
+        1,
+        ".git/index.lock exists: another git process is using this checkout",
+    ),
+    Case(
+        "a dirty tree: tracked edits are committed with the outputs",
+        then(local, tracked_edit),
+        OK,
+        0,
+        "",
+        "kept",
+        verify=edit_is_committed,
+    ),
+    Case(
+        "staged changes are committed with the outputs",
+        then(local, staged_edit),
+        OK,
+        0,
+        "",
+        "kept",
+        verify=staged_is_committed,
+    ),
+    Case("a detached HEAD", then(local, detached), OK, 0, "", "kept"),
+    Case("a shallow, detached pipeline checkout", shallow_pipeline_checkout, OK, 0, "", "kept"),
+    Case("a repository without any commit yet", unborn, OK, 0, "", "kept"),
+    Case(
+        "a local branch of the same name with other commits",
+        then(local, local_branch_with_other_commits),
+        OK,
+        0,
+        "",
+        "kept",
+        stderr=f"they are kept as refs/update-gitops-repo/previous/update-to-commit-{REV}",
+        verify=old_branch_kept,
+    ),
+    Case(
+        "a remote branch of the same name with other commits",
+        remote_branch_with_other_commits,
+        OK,
+        0,
+        "",
+        "kept",
+        stderr="moved on",
+        verify=on_top_of_their_commit,
+    ),
+    # The remote.
+    Case(
+        "origin is not a repository",
+        origin_is_not_a_repository,
+        OK,
+        1,
+        "does not appear to be a git repository. The commit is kept locally",
+        "kept",
+        verify=committed_locally_not_pushed,
+    ),
+    Case(
+        "origin on a closed port",
+        origin_on_a_closed_port,
+        OK,
+        1,
+        "Failed to connect to 127.0.0.1",
+        "kept",
+        verify=committed_locally_not_pushed,
+        max_seconds=10,
+    ),
+    Case(
+        "a wrong token",
+        wrong_token,
+        OK,
+        1,
+        "origin refused the credentials",
+        "kept",
+        verify=committed_locally_not_pushed,
+    ),
+    Case(
+        "no credentials at all",
+        no_credentials,
+        OK,
+        1,
+        "origin refused the credentials",
+        "kept",
+        verify=committed_locally_not_pushed,
+    ),
+    Case(
+        "a push refused by branch protection",
+        protected_main,
+        (*OK, "-branch=main"),
+        1,
+        "the branch is protected; push to another -branch and open a pull request instead",
+        "kept",
+        verify=main_untouched_on_origin,
+    ),
+    Case(
+        "an API endpoint on a closed port",
+        api_on_a_closed_port,
+        (
+            f"-git-revision={REV}",
+            f"-substitute=imageName={IMAGE}",
+            "-scm-provider=github",
+            "-api-endpoint={api}",
+            "-base-branch=main",
+        ),
+        1,
+        "cannot reach http://127.0.0.1:",
+        "kept",
+        verify=pushed_before_the_api_failed,
+        max_seconds=15,
+    ),
+]
+
+
+def tree_digests(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if ".git" not in p.relative_to(root).parts and p.is_file()
+    }
+
+
+def refs_of(w: World) -> dict[str, str]:
+    out = run_git(
+        "for-each-ref", "--format=%(refname) %(objectname)", cwd=w.cwd, env=w.env, check=False
+    ).stdout
+    return dict(line.split(" ", 1) for line in out.decode().splitlines() if line)
+
+
+def test_bad_input_corpus_is_large_enough() -> None:
+    assert len(CASES) >= 40
+    assert len({c.name for c in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_bad_input_gets_one_clear_line_and_loses_nothing(
+    git_server: GitServer, tmp_path: Path, case: Case
+) -> None:
+    w = World(tmp_path, git_server)
+    case.setup(w)
+    before, files_before, refs_before = snapshot(w.cwd), tree_digests(w.cwd), refs_of(w)
+    args = [a.format(**w.values) for a in case.args]
+
+    started = time.monotonic()
+    run = run_tool(args, w.cwd, w.env, timeout=60)
+    elapsed = time.monotonic() - started
+
+    assert run.returncode == case.code, run.stderr
+    assert "Traceback" not in run.stderr
+    if case.code == 0:
+        assert run.error_lines == [], run.stderr
+    else:
+        assert len(run.error_lines) == 1, run.stderr
+        assert case.message in run.error_lines[0], run.error_lines[0]
+    assert case.stderr in run.stderr
+    assert elapsed < case.max_seconds, f"took {elapsed:.1f}s"
+
+    if case.outcome == "unchanged":
+        assert snapshot(w.cwd) == before
+    else:
+        # Every file the user had is as it was (outputs excepted), and every commit a ref of theirs
+        # pointed at is still reachable from some ref.
+        outputs = {p.removesuffix(".tmpl") for p in files_before if p.endswith(".tmpl")}
+        after = tree_digests(w.cwd)
+        assert {p: d for p, d in files_before.items() if p not in outputs} == {
+            p: after.get(p) for p in files_before if p not in outputs
+        }
+        for ref, old in refs_before.items():
+            holders = run_git("for-each-ref", "--contains", old, cwd=w.cwd, env=w.env).stdout
+            assert holders.strip(), f"{ref} ({old}) is no longer reachable"
+    assert not [p for p in w.cwd.rglob(".update-gitops-repo.*")]
+    if case.verify is not None:
+        case.verify(w, run)
