@@ -21,7 +21,6 @@ import requests
 
 from providers import http
 from providers.base import MergeMethod, ProviderConfig, PullRequest, PullRequestSpec
-from updater.credentials import tls_hint
 from updater.errors import ProviderError
 from updater.remote import Origin
 
@@ -308,16 +307,9 @@ class BitbucketCloud:
             response: requests.Response = self._client.request(
                 method, path=url, data=body, params=params, absolute=True, advanced_mode=True
             )
-        except requests.exceptions.SSLError:
-            raise ProviderError(
-                f"{what}: TLS verification failed for Bitbucket Cloud at {self._base}; "
-                f"{tls_hint(self._config.ca_bundle)}"
-            ) from None
         except requests.RequestException as exc:
-            raise ProviderError(
-                f"{what}: cannot reach Bitbucket Cloud at {self._base} ({_reason(exc)}); "
-                "check the network, proxy and CA settings, or -api-endpoint"
-            ) from None
+            message = http.transport_failure("Bitbucket Cloud", self._base, what, exc, self._config.ca_bundle)
+            raise ProviderError(message or f"{what}: {exc}") from None
         self._config.debug(f"{method} {url} -> {response.status_code}")
         return response
 
@@ -463,14 +455,3 @@ def _is_reviewer_error(response: requests.Response) -> bool:
     return (isinstance(fields, dict) and "reviewers" in fields) or str(error.get("message", "")).startswith(
         "reviewers"
     )
-
-
-def _reason(exc: requests.RequestException) -> str:
-    text = str(exc)
-    # urllib3's text is long and repeats the URL; the cause at its end is what helps.
-    if "(Caused by " in text:
-        text = text.rsplit("(Caused by ", 1)[-1].rstrip(")")
-    if isinstance(exc, requests.ConnectionError):
-        text = f"retries exhausted: {text}"
-    text = " ".join(text.split())
-    return text if len(text) <= 200 else text[:197] + "..."

@@ -78,7 +78,7 @@ def make_retry(deadline: float, backoff: float = 0.5) -> DeadlineRetry:
     retry = DeadlineRetry(
         total=20,
         connect=CONNECT_RETRIES,
-        read=2,
+        read=1,  # a server that accepted the request but never answered: one more try, then stop
         status=20,
         other=0,
         backoff_factor=backoff,
@@ -110,10 +110,10 @@ def transport_failure(label: str, api: str, action: str, exc: Exception, ca_bund
     from updater.credentials import tls_hint
 
     if isinstance(exc, requests.exceptions.SSLError):
-        return f"{label}: TLS verification failed for {api} while trying to {action}; {tls_hint(ca_bundle)}"
+        return f"{label}: TLS verification failed for {api} ({action}); {tls_hint(ca_bundle)}"
     if isinstance(exc, requests.RequestException):
         return (
-            f"{label}: cannot reach {api} to {action} ({type(exc).__name__}, connection retried "
-            f"{CONNECT_RETRIES} times); check -api-endpoint, the network and any proxy"
+            f"{label}: cannot reach {api} ({action}: {type(exc).__name__}, after {CONNECT_RETRIES} retries); "
+            "check -api-endpoint, the network and any proxy"
         )
     return None

@@ -532,3 +532,32 @@ def file_checkout(tmp_path: Path, fixture: str = "hello-world") -> Path:
     checkout = tmp_path / "checkout"
     run_git("clone", "-q", bare.as_uri(), str(checkout), env=env)
     return checkout
+
+
+def test_a_results_dir_that_is_a_file_fails_before_anything_is_written(tmp_path: Path) -> None:
+    checkout = file_checkout(tmp_path)
+    (tmp_path / "results").write_text("a file")
+    before = snapshot(checkout)
+    run = run_tool(
+        [
+            "-git-revision=1",
+            "-substitute=imageName=i",
+            "-create-pull-request=false",
+            f"-results-dir={tmp_path / 'results'}",
+        ],
+        checkout,
+        clean_env(),
+    )
+    assert run.returncode == 2 and "-results-dir" in run.error_lines[0]
+    assert snapshot(checkout) == before
+
+
+def test_merge_without_a_pull_request_warns(tmp_path: Path) -> None:
+    checkout = file_checkout(tmp_path)
+    run = run_tool(
+        ["-git-revision=1", "-substitute=imageName=i", "-create-pull-request=false", "-merge-pull-request"],
+        checkout,
+        clean_env(),
+    )
+    assert run.returncode == 0
+    assert "-merge-pull-request does nothing" in run.stderr

@@ -98,6 +98,10 @@ def run(opts: flags.Options, argv: list[str], result: Result) -> None:
             if problem:
                 origin = "" if flag != "-branch" or opts.branch else " (made from -git-revision)"
                 raise UsageError(f"{flag} {name!r}{origin} is not a valid git branch name: {problem}")
+    if opts.merge_pull_request and not opts.create_pull_request:
+        log.warn("-merge-pull-request does nothing with -create-pull-request=false: no pull request is opened")
+    if opts.results_dir:
+        _check_results_dir(opts.results_dir)
     selector = templates.Selector(templates.check_pattern(opts.filepath))
     workdir = os.getcwd()
 
@@ -307,6 +311,16 @@ def _describe(opts: flags.Options, rendered: Sequence[Rendered]) -> str:
         opts.substitute,
         pull_request.read_body_template(opts.pr_body_template),
     )
+
+
+def _check_results_dir(directory: str) -> None:
+    """The results are written last; a directory that cannot take them must fail before any write."""
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"-results-dir {directory}: cannot use it as a directory ({exc.strerror})") from None
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise UsageError(f"-results-dir {directory}: the directory is not writable")
 
 
 def _repository_top(start: str) -> str | None:
