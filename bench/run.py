@@ -361,6 +361,9 @@ def report(
         out += [f"## {sec.title}", "", *sec.lines]
     if profile_lines:
         out += ["## Where the time goes", "", *profile_lines]
+    history = Path(__file__).with_name("history.md")
+    if history.exists():
+        out += [history.read_text().rstrip("\n"), ""]
     out += [
         "## Commands",
         "",
