@@ -1,12 +1,13 @@
-"""The git side, through the git CLI: read the checkout, build a commit, push.
+"""The git side, through GitPython over the git CLI: read the checkout, build a commit, push.
 
 Commits are built with a temporary index (`GIT_INDEX_FILE`) and `git commit-tree`, so the user's
 index, HEAD and branches stay untouched until the commit exists: a failure before that leaves the
 checkout exactly as it was. `commit.gpgsign` is honoured by passing -S when the config asks for it
 (commit-tree does not read that setting itself).
 
-git runs as a plain subprocess, with the C locale so that its messages can be matched. (GitPython
-did the same underneath, but importing it took longer than a whole push: see docs/benchmarks.md.)
+Every git command goes through GitPython's `Git.execute` (the design's choice of library), with the
+C locale so that git's messages can be matched. GitPython is imported only when git work starts:
+-help, -compile-only and usage errors never pay for it (its cost is measured in docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -147,22 +148,32 @@ class Git:
         stdin: bytes | None = None,
         raw: bool = False,
     ) -> tuple[int, Any, str]:
-        # English messages whatever the user's locale: the markers above are matched against them.
-        run_env = {**os.environ, "LANGUAGE": "C", "LC_ALL": "C", **(env or {})}
+        import git as gitpython  # here, not at the top: runs without git work never import it
+
+        istream: Any = subprocess.DEVNULL
+        if stdin is not None:
+            istream = tempfile.TemporaryFile()
+            istream.write(stdin)
+            istream.seek(0)
         try:
-            done = subprocess.run(
+            # GitPython sets LANGUAGE=C and LC_ALL=C itself: English messages whatever the user's locale.
+            status, out, err = gitpython.Git(cwd).execute(  # type: ignore[call-overload]
                 ["git", *args],
-                cwd=cwd,
-                env=run_env,
-                input=stdin,
-                stdin=None if stdin is not None else subprocess.DEVNULL,
-                capture_output=True,
-                check=False,
+                env=dict(env) if env else None,
+                istream=istream,
+                with_extended_output=True,
+                with_exceptions=False,
+                stdout_as_string=False,
+                strip_newline_in_stdout=False,
             )
-        except FileNotFoundError:
+        except gitpython.exc.GitCommandNotFound:
             raise GitError("git is not installed or not on PATH") from None
-        out: Any = done.stdout if raw else done.stdout.decode("utf-8", "surrogateescape")
-        return done.returncode, out, done.stderr.decode("utf-8", "surrogateescape")
+        finally:
+            if stdin is not None:
+                istream.close()
+        out_value: Any = out if raw else bytes(out).decode("utf-8", "surrogateescape")
+        err_text = err if isinstance(err, str) else bytes(err).decode("utf-8", "surrogateescape")
+        return int(status), out_value, err_text
 
     def out(self, *args: str, env: Mapping[str, str] | None = None, stdin: bytes | None = None) -> str:
         text: str = self.run(*args, env=env, stdin=stdin)[1]
