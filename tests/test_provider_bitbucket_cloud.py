@@ -709,7 +709,10 @@ def test_a_502_on_create_is_retried_and_opens_one_pull_request(
 def test_an_unreachable_api_is_reported_after_the_connection_retries(bb: FakeBitbucketCloud) -> None:
     made = connect(bb, api_endpoint="http://127.0.0.1:9/2.0", deadline=0.3)
     message = failure(made.adapter.default_branch)
-    assert "Bitbucket Cloud: cannot reach http://127.0.0.1:9/2.0 (reading the repository: ConnectionError" in message
+    assert (
+        "Bitbucket Cloud: cannot reach http://127.0.0.1:9/2.0 (reading the repository: ConnectionError"
+        in message
+    )
     assert "-api-endpoint" in message
 
 

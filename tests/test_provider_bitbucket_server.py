@@ -92,7 +92,6 @@ def ref(branch: str) -> dict[str, Any]:
     return {"id": f"refs/heads/{branch}", "repository": {"slug": "gitops", "project": {"key": "PROJ"}}}
 
 
-
 # -- endpoint and repository identity -------------------------------------------------------------------
 
 

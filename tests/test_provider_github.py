@@ -95,7 +95,6 @@ def error_of(fn: Any, *args: Any) -> str:
     return message
 
 
-
 # -- endpoint and repository identity -------------------------------------------------------------------
 
 

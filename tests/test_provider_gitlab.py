@@ -84,7 +84,6 @@ def body(exchange: Exchange) -> Any:
     return json.loads(exchange.request_body) if exchange.request_body else None
 
 
-
 # -- endpoint and project identity -----------------------------------------------------------------------
 
 

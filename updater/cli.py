@@ -9,19 +9,20 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from updater import flags, log
+from updater import flags
 from updater.errors import EXIT_OK, EXIT_USAGE, GitError, UpdaterError, UsageError, exit_code_for
-from updater.results import FileResult, PullRequestResult, Result, emit
 
+# Only what parsing needs is imported up front: `-help` and usage errors stay as fast as the
+# interpreter allows (docs/benchmarks.md); every step imports its own modules when it runs.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from updater.credentials import Credential
+    from collections.abc import Sequence
+
     from updater.gitrepo import Git
-    from updater.remote import Origin
+    from updater.remote import Remote
     from updater.render import Rendered
+    from updater.results import Result
 
 
 def pull_request_title(message: str) -> str:
@@ -38,8 +39,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(flags.usage())
         return EXIT_OK
     except UsageError as exc:
+        from updater import log
+
         log.error(f"{exc} (see -help)")
         return EXIT_USAGE
+    from updater import log
+    from updater.results import Result, emit
+
     log.set_verbose(opts.verbose)
     if opts.version:
         from updater import __version__
@@ -71,20 +77,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     return result.exit_code
 
 
-@dataclass
-class Remote:
-    """origin, the provider serving it, and how git authenticates to it: settled before any write."""
-
-    origin: Origin
-    provider: str
-    credential: Credential | None
-    auth_env: dict[str, str]
-    target: str  # what git pushes to: "origin", or origin's URL without the user:token in it
-    ca_bundle: str | None = None  # the CA certificates git and the API client both trust; None: defaults
-
-
 def run(opts: flags.Options, argv: list[str], result: Result) -> None:
-    from updater import render, templates
+    from updater import log, render, templates
+    from updater.results import FileResult
 
     for key in dict.fromkeys(opts.duplicate_keys):
         log.warn(f"-substitute {key} given more than once; the last value wins")
@@ -99,7 +94,9 @@ def run(opts: flags.Options, argv: list[str], result: Result) -> None:
                 origin = "" if flag != "-branch" or opts.branch else " (made from -git-revision)"
                 raise UsageError(f"{flag} {name!r}{origin} is not a valid git branch name: {problem}")
     if opts.merge_pull_request and not opts.create_pull_request:
-        log.warn("-merge-pull-request does nothing with -create-pull-request=false: no pull request is opened")
+        log.warn(
+            "-merge-pull-request does nothing with -create-pull-request=false: no pull request is opened"
+        )
     if opts.results_dir:
         _check_results_dir(opts.results_dir)
     selector = templates.Selector(templates.check_pattern(opts.filepath))
@@ -116,7 +113,9 @@ def run(opts: flags.Options, argv: list[str], result: Result) -> None:
         state = git.state()
         boundary = state.top
         if not opts.dry_run:
-            remote = _remote(opts, state.origin_url)
+            from updater.remote import resolve_remote
+
+            remote = resolve_remote(opts, state.origin_url)
 
     # Find templates.
     found = templates.find_in_directory(workdir, selector, boundary)
@@ -127,7 +126,9 @@ def run(opts: flags.Options, argv: list[str], result: Result) -> None:
     workspace = render.Workspace(workdir, boundary)
     header_argv = argv if opts.header else None
     missing_default = opts.missing_key == "default"
-    rendered = render.render_all(workspace, found, opts.substitute, argv=header_argv, missing_default=missing_default)
+    rendered = render.render_all(
+        workspace, found, opts.substitute, argv=header_argv, missing_default=missing_default
+    )
     result.files = [FileResult(r.template, r.output, r.changed) for r in rendered]
     for item in rendered:
         log.debug(f"{item.template} → {item.output}{'' if item.changed else ' (unchanged)'}")
@@ -199,39 +200,6 @@ def run(opts: flags.Options, argv: list[str], result: Result) -> None:
         _pull_request(opts, git, remote, rendered, result, branch, message, body)
 
 
-def _remote(opts: flags.Options, origin_url: str | None) -> Remote:
-    import providers
-    from updater.credentials import PROXY_VARIABLES, config_env, find_ca_bundle, find_credential, proxy_env
-    from updater.remote import detect_provider, parse_origin
-
-    if origin_url is None:
-        raise GitError("the repository has no remote named origin: add it with 'git remote add origin URL'")
-    origin = parse_origin(origin_url)
-    provider = providers.check_name(opts.scm_provider or detect_provider(origin))
-    # One CA bundle and one set of proxies for git and the API client (docs/tls-and-proxies.md).
-    ca = find_ca_bundle(opts.ca_bundle or None)
-    env = proxy_env()
-    credential = find_credential(origin, provider, opts.token_file or None)
-    settings: dict[str, str] = {}
-    if credential is not None and origin.is_http:
-        settings.update(credential.git_env(provider))
-        log.debug(f"git authenticates to {origin.netloc} with the token from {credential.source}")
-    if ca is not None:
-        settings.update(ca.git_config())
-        env.update(ca.git_env())
-        log.debug(f"git and the API client trust the CA certificates in {ca.path} (from {ca.source})")
-    proxies = [
-        f"{n}={os.environ[n]}" for n in (*PROXY_VARIABLES, "no_proxy", "NO_PROXY") if os.environ.get(n)
-    ]
-    if proxies:
-        log.debug(f"git and the API client use the proxy settings {' '.join(proxies)}")
-    # git hands a URL with user:token@ to its http helper on the command line, visible in `ps`:
-    # talk to the same URL without it and send the token as a header instead.
-    target = origin.url_without_credentials if origin.is_http and origin.password else "origin"
-    auth_env = {**(config_env(settings) if settings else {}), **env}
-    return Remote(origin, provider, credential, auth_env, target, ca.path if ca else None)
-
-
 # How git words a server certificate it could not verify (GnuTLS builds, then OpenSSL builds).
 _TLS_MARKERS = ("certificate verification failed", "ssl certificate problem", "certificate verify failed")
 
@@ -257,7 +225,8 @@ def _pull_request(
 ) -> None:
     import providers
     from providers.base import Adapter, ProviderConfig, PullRequestSpec, open_or_reuse
-    from updater import pull_request
+    from updater import log, pull_request
+    from updater.results import PullRequestResult
 
     config = ProviderConfig(
         origin=remote.origin,
@@ -275,7 +244,9 @@ def _pull_request(
             adapter = providers.connect(remote.provider, config)
         return adapter
 
-    from_git = None if opts.base_branch else git.remote_default_branch(env=remote.auth_env, remote=remote.target)
+    from_git = (
+        None if opts.base_branch else git.remote_default_branch(env=remote.auth_env, remote=remote.target)
+    )
     base = pull_request.resolve_base(opts.base_branch, from_git, lambda: connect().default_branch())
     if base == branch:
         log.warn(f"-branch {branch} is the base branch: the change is pushed there directly, no pull request")

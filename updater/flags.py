@@ -6,66 +6,178 @@ at `--`. An undefined flag is a usage error that names it, worded as Go words it
 
 from __future__ import annotations
 
-import sys
-from dataclasses import dataclass, field
-from typing import Literal
-
 from updater.errors import UsageError
 
-Kind = Literal["bool", "str", "list", "int"]
+# Plain classes, no dataclasses or typing at run time: `-help` must cost little more than the
+# interpreter itself (docs/benchmarks.md), and those imports alone would double that.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Literal
+
+    Kind = Literal["bool", "str", "list", "int"]
 
 
-@dataclass(frozen=True)
 class Flag:
-    name: str
-    kind: Kind
-    default: object
-    help: str
-    metavar: str = "value"
-    choices: tuple[str, ...] = ()
+    __slots__ = ("choices", "default", "help", "kind", "metavar", "name")
+
+    def __init__(
+        self,
+        name: str,
+        kind: Kind,
+        default: object,
+        help: str,
+        metavar: str = "value",
+        choices: tuple[str, ...] = (),
+    ) -> None:
+        self.name, self.kind, self.default, self.help = name, kind, default, help
+        self.metavar, self.choices = metavar, choices
 
 
 _FLAGS: list[Flag] = [
     # The original tool's flags (spec §2); names and defaults are a compatibility contract.
-    Flag("git-revision", "str", "", "source-application commit being deployed; feeds the default branch, "
-         "commit message and PR title", "sha"),
-    Flag("substitute", "list", (), "substitution key=value for $({ .key }) placeholders; repeatable; split at the "
-         "first '='; the last duplicate wins", "key=value"),
-    Flag("filepath", "str", "", "glob of templates relative to the working dir ('*' stays within a directory, '**' "
-         "crosses them); default: every *.tmpl under the working dir", "glob"),
-    Flag("branch", "str", "", "branch that receives the commit (default update-to-commit-<git-revision>)", "name"),
-    Flag("base-branch", "str", "", "target branch of the pull request (default: the remote's default branch, "
-         "else master)", "name"),
-    Flag("create-pull-request", "bool", True, "open (or reuse) a pull request from -branch into -base-branch"),
-    Flag("merge-pull-request", "bool", False, "merge the pull request through the API right after opening it"),
-    Flag("commit-message", "str", "", "commit message, used verbatim (default 'update templates for commit "
-         "<git-revision>')", "text"),
+    Flag(
+        "git-revision",
+        "str",
+        "",
+        "source-application commit being deployed; feeds the default branch, commit message and PR title",
+        "sha",
+    ),
+    Flag(
+        "substitute",
+        "list",
+        (),
+        "substitution key=value for $({ .key }) placeholders; repeatable; split at the "
+        "first '='; the last duplicate wins",
+        "key=value",
+    ),
+    Flag(
+        "filepath",
+        "str",
+        "",
+        "glob of templates relative to the working dir ('*' stays within a directory, '**' "
+        "crosses them); default: every *.tmpl under the working dir",
+        "glob",
+    ),
+    Flag(
+        "branch",
+        "str",
+        "",
+        "branch that receives the commit (default update-to-commit-<git-revision>)",
+        "name",
+    ),
+    Flag(
+        "base-branch",
+        "str",
+        "",
+        "target branch of the pull request (default: the remote's default branch, else master)",
+        "name",
+    ),
+    Flag(
+        "create-pull-request", "bool", True, "open (or reuse) a pull request from -branch into -base-branch"
+    ),
+    Flag(
+        "merge-pull-request", "bool", False, "merge the pull request through the API right after opening it"
+    ),
+    Flag(
+        "commit-message",
+        "str",
+        "",
+        "commit message, used verbatim (default 'update templates for commit <git-revision>')",
+        "text",
+    ),
     Flag("force-push", "bool", False, "push the branch with force (replaces what the remote branch holds)"),
-    Flag("verbose", "bool", False, "log each template, git step and API call on stderr; tracebacks on errors"),
-    Flag("scm-provider", "str", "", "github, gitlab, bitbucket-cloud or bitbucket-server (default: detected from "
-         "the origin host, else github)", "name"),
+    Flag(
+        "verbose", "bool", False, "log each template, git step and API call on stderr; tracebacks on errors"
+    ),
+    Flag(
+        "scm-provider",
+        "str",
+        "",
+        "github, gitlab, bitbucket-cloud or bitbucket-server (default: detected from "
+        "the origin host, else github)",
+        "name",
+    ),
     Flag("api-endpoint", "str", "", "SCM API base URL (default: derived from the origin URL)", "url"),
-    Flag("compile-only", "bool", False, "render the templates and write the outputs; no git or SCM work at all"),
-    Flag("git-ignore", "bool", False, "accepted for compatibility: with -compile-only the working dir need not "
-         "be a git repository (it never needs to be)"),
+    Flag(
+        "compile-only", "bool", False, "render the templates and write the outputs; no git or SCM work at all"
+    ),
+    Flag(
+        "git-ignore",
+        "bool",
+        False,
+        "accepted for compatibility: with -compile-only the working dir need not "
+        "be a git repository (it never needs to be)",
+    ),
     # Ours.
-    Flag("dry-run", "bool", False, "show the diff, branch and commit message that would be used; write nothing"),
-    Flag("output", "str", "text", "text: the PR URL on stdout; json: one JSON object describing the run",
-         "format", ("text", "json")),
-    Flag("missing-key", "str", "error", "error: a placeholder without a substitution fails the run; "
-         "default: render it as <no value> like the original tool", "mode", ("error", "default")),
-    Flag("header", "bool", True, "start every output with the 'Do NOT edit' header; -header=false leaves it out"),
-    Flag("merge-method", "str", "merge", "how -merge-pull-request merges", "method", ("merge", "squash", "rebase")),
+    Flag(
+        "dry-run", "bool", False, "show the diff, branch and commit message that would be used; write nothing"
+    ),
+    Flag(
+        "output",
+        "str",
+        "text",
+        "text: the PR URL on stdout; json: one JSON object describing the run",
+        "format",
+        ("text", "json"),
+    ),
+    Flag(
+        "missing-key",
+        "str",
+        "error",
+        "error: a placeholder without a substitution fails the run; "
+        "default: render it as <no value> like the original tool",
+        "mode",
+        ("error", "default"),
+    ),
+    Flag(
+        "header",
+        "bool",
+        True,
+        "start every output with the 'Do NOT edit' header; -header=false leaves it out",
+    ),
+    Flag(
+        "merge-method",
+        "str",
+        "merge",
+        "how -merge-pull-request merges",
+        "method",
+        ("merge", "squash", "rebase"),
+    ),
     Flag("labels", "list", (), "labels for the pull request; comma-separated or repeated", "l1,l2"),
-    Flag("reviewers", "list", (), "reviewers to request on the pull request; comma-separated or repeated",
-         "u1,u2"),
+    Flag(
+        "reviewers",
+        "list",
+        (),
+        "reviewers to request on the pull request; comma-separated or repeated",
+        "u1,u2",
+    ),
     Flag("draft", "bool", False, "open the pull request as a draft where the provider supports it"),
-    Flag("token-file", "str", "", "read the SCM token from this file (e.g. a mounted Kubernetes Secret)", "path"),
-    Flag("results-dir", "str", "", "write the results (pr-url, pr-number, commit, branch, operation) as one file "
-         "each into this directory, e.g. Tekton's /tekton/results", "dir"),
-    Flag("ca-bundle", "str", "", "PEM file of CA certificates trusted by both git and the API client", "path"),
-    Flag("push-attempts", "int", 20, "how many times to push when other pipelines keep moving the branch "
-         "(each retry re-renders on the new tip)", "n"),
+    Flag(
+        "token-file",
+        "str",
+        "",
+        "read the SCM token from this file (e.g. a mounted Kubernetes Secret)",
+        "path",
+    ),
+    Flag(
+        "results-dir",
+        "str",
+        "",
+        "write the results (pr-url, pr-number, commit, branch, operation) as one file "
+        "each into this directory, e.g. Tekton's /tekton/results",
+        "dir",
+    ),
+    Flag(
+        "ca-bundle", "str", "", "PEM file of CA certificates trusted by both git and the API client", "path"
+    ),
+    Flag(
+        "push-attempts",
+        "int",
+        20,
+        "how many times to push when other pipelines keep moving the branch "
+        "(each retry re-renders on the new tip)",
+        "n",
+    ),
     Flag("pr-body-template", "str", "", "Jinja2 template file for the pull request description", "path"),
     Flag("version", "bool", False, "print the version and exit"),
 ]
@@ -74,37 +186,48 @@ _TRUE = {"1", "t", "T", "true", "TRUE", "True"}
 _FALSE = {"0", "f", "F", "false", "FALSE", "False"}
 
 
-@dataclass
 class Options:
-    git_revision: str = ""
-    substitute: dict[str, str] = field(default_factory=dict)
-    filepath: str = ""
-    branch: str = ""
-    base_branch: str = ""
-    create_pull_request: bool = True
-    merge_pull_request: bool = False
-    commit_message: str = ""
-    force_push: bool = False
-    verbose: bool = False
-    scm_provider: str = ""
-    api_endpoint: str = ""
-    compile_only: bool = False
-    git_ignore: bool = False
-    dry_run: bool = False
-    output: str = "text"
-    missing_key: str = "error"
-    header: bool = True
-    merge_method: str = "merge"
-    labels: list[str] = field(default_factory=list)
-    reviewers: list[str] = field(default_factory=list)
-    draft: bool = False
-    token_file: str = ""
-    results_dir: str = ""
-    ca_bundle: str = ""
-    push_attempts: int = 20
-    pr_body_template: str = ""
-    version: bool = False
-    duplicate_keys: list[str] = field(default_factory=list)
+    """The parsed command line; every attribute starts at its flag's default."""
+
+    git_revision: str
+    substitute: dict[str, str]
+    filepath: str
+    branch: str
+    base_branch: str
+    create_pull_request: bool
+    merge_pull_request: bool
+    commit_message: str
+    force_push: bool
+    verbose: bool
+    scm_provider: str
+    api_endpoint: str
+    compile_only: bool
+    git_ignore: bool
+    dry_run: bool
+    output: str
+    missing_key: str
+    header: bool
+    merge_method: str
+    labels: list[str]
+    reviewers: list[str]
+    draft: bool
+    token_file: str
+    results_dir: str
+    ca_bundle: str
+    push_attempts: int
+    pr_body_template: str
+    version: bool
+    duplicate_keys: list[str]
+
+    def __init__(self) -> None:
+        for flag in _FLAGS:
+            default = flag.default
+            if flag.name == "substitute":
+                default = {}
+            elif flag.kind == "list":
+                default = list(default)  # type: ignore[call-overload]
+            setattr(self, _attr(flag.name), default)
+        self.duplicate_keys = []
 
     @property
     def effective_branch(self) -> str:
@@ -154,8 +277,10 @@ def usage() -> str:
         "",
         "Credentials (never on the command line), first found wins:",
         "  -token-file, or UPDATE_GITOPS_REPO_TOKEN (+ UPDATE_GITOPS_REPO_USERNAME);",
-        "  github: GITHUB_TOKEN, GH_TOKEN, GH_ENTERPRISE_TOKEN;  gitlab: GITLAB_TOKEN, GL_TOKEN, CI_JOB_TOKEN;",
-        "  bitbucket-cloud: BITBUCKET_USERNAME + BITBUCKET_APP_PASSWORD, BITBUCKET_ACCESS_TOKEN, BITBUCKET_TOKEN;",
+        "  github: GITHUB_TOKEN, GH_TOKEN, GH_ENTERPRISE_TOKEN;",
+        "  gitlab: GITLAB_TOKEN, GL_TOKEN, CI_JOB_TOKEN;",
+        "  bitbucket-cloud: BITBUCKET_USERNAME + BITBUCKET_APP_PASSWORD, or BITBUCKET_ACCESS_TOKEN,",
+        "    BITBUCKET_TOKEN;",
         "  bitbucket-server: BITBUCKET_SERVER_TOKEN or BITBUCKET_TOKEN (+ BITBUCKET_USERNAME);",
         "  then git's credential helpers (~/.git-credentials), then user:token in the origin URL.",
         "",
@@ -174,10 +299,14 @@ def parse(argv: list[str]) -> Options:
         i += 1
         if arg == "--":
             if i < len(argv):
-                raise UsageError(f"unexpected argument {argv[i]!r}: values are given with flags, e.g. -substitute=k=v")
+                raise UsageError(
+                    f"unexpected argument {argv[i]!r}: values are given with flags, e.g. -substitute=k=v"
+                )
             break
         if not arg.startswith("-") or arg == "-":
-            raise UsageError(f"unexpected argument {arg!r}: values are given with flags, e.g. -substitute=k=v")
+            raise UsageError(
+                f"unexpected argument {arg!r}: values are given with flags, e.g. -substitute=k=v"
+            )
         body = arg[2:] if arg.startswith("--") else arg[1:]
         if not body or body.startswith("-") or body.startswith("="):
             raise UsageError(f"bad flag syntax: {arg}")

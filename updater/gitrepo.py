@@ -86,7 +86,14 @@ _STALE_MARKERS = (
     "is at ",  # "... is at X but expected Y" (GitHub, git's ref transaction)
     "has been updated since",
 )
-_HOOK_MARKERS = ("hook declined", "protected branch", "pre-receive hook", "gh006", "gl-hook", "you are not allowed")
+_HOOK_MARKERS = (
+    "hook declined",
+    "protected branch",
+    "pre-receive hook",
+    "gh006",
+    "gl-hook",
+    "you are not allowed",
+)
 _AUTH_MARKERS = (
     "authentication failed",
     "terminal prompts disabled",
@@ -152,7 +159,7 @@ class Git:
 
         istream: Any = subprocess.DEVNULL
         if stdin is not None:
-            istream = tempfile.TemporaryFile()
+            istream = tempfile.TemporaryFile()  # noqa: SIM115  (closed in the finally below)
             istream.write(stdin)
             istream.seek(0)
         try:
@@ -188,7 +195,10 @@ class Git:
         prefix = "" if rel == "." else rel.replace(os.sep, "/") + "/"
         head, branch = self._head()
         _, cfg, _ = self.run(
-            "config", "-z", "--get-regexp", r"^(user\.name|user\.email|commit\.gpgsign|remote\.origin\.url)$",
+            "config",
+            "-z",
+            "--get-regexp",
+            r"^(user\.name|user\.email|commit\.gpgsign|remote\.origin\.url)$",
             check=False,
         )
         config: dict[str, str] = {}
@@ -329,7 +339,9 @@ class Git:
 
     # -- talking to origin ----------------------------------------------------------------------
 
-    def push(self, commit: str, branch: str, *, force: bool, env: Mapping[str, str], remote: str) -> PushResult:
+    def push(
+        self, commit: str, branch: str, *, force: bool, env: Mapping[str, str], remote: str
+    ) -> PushResult:
         refspec = f"{'+' if force else ''}{commit}:refs/heads/{branch}"
         status, out, err = self.run("push", "--porcelain", remote, refspec, env=env, check=False)
         text = f"{out}\n{err}"
@@ -408,7 +420,9 @@ class Git:
                 with open(name, "wb") as fh:
                     fh.write(blob)
                 names.append(name)
-            out = self.out("hash-object", "-w", "--no-filters", "--stdin-paths", stdin="\n".join(names).encode())
+            out = self.out(
+                "hash-object", "-w", "--no-filters", "--stdin-paths", stdin="\n".join(names).encode()
+            )
         return out.split()
 
     def changed_entries(self, old: str | None, new: str) -> list[tuple[str, str, str]]:
@@ -523,7 +537,9 @@ def _auth_line(text: str) -> str:
 
 
 def _explain_hook(text: str, branch: str) -> str:
-    details = [ln.strip() for ln in text.splitlines() if ln.strip().startswith("remote:") and ln.strip() != "remote:"]
+    details = [
+        ln.strip() for ln in text.splitlines() if ln.strip().startswith("remote:") and ln.strip() != "remote:"
+    ]
     reason = redact(details[0].removeprefix("remote:").strip()) if details else _last_line(text)
     return (
         f"origin refused the push to {branch} ({reason}): the branch is protected; push to another -branch "

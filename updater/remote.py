@@ -12,6 +12,12 @@ import urllib.parse
 from dataclasses import dataclass, field
 
 from updater import redact
+from updater.errors import GitError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from updater.credentials import Credential
+    from updater.flags import Options
 
 _SCP_LIKE = re.compile(r"^(?:(?P<user>[^@/]+)@)?(?P<host>[^:/]+):(?P<path>(?!//).+)$")
 
@@ -123,3 +129,49 @@ def detect_provider(origin: Origin) -> str:
     if origin.path.startswith("scm/") or "/scm/" in f"/{origin.path}" or host.startswith("bitbucket."):
         return "bitbucket-server"
     return "github"
+
+
+@dataclass
+class Remote:
+    """origin, the provider serving it, and how git authenticates to it: settled before any write."""
+
+    origin: Origin
+    provider: str
+    credential: Credential | None
+    auth_env: dict[str, str]
+    target: str  # what git pushes to: "origin", or origin's URL without the user:token in it
+    ca_bundle: str | None = None  # the CA certificates git and the API client both trust; None: defaults
+
+
+def resolve_remote(opts: Options, origin_url: str | None) -> Remote:
+    """origin, its provider, the credential and CA bundle, and git's auth environment, settled up front."""
+    import providers
+    from updater import log
+    from updater.credentials import PROXY_VARIABLES, config_env, find_ca_bundle, find_credential, proxy_env
+
+    if origin_url is None:
+        raise GitError("the repository has no remote named origin: add it with 'git remote add origin URL'")
+    origin = parse_origin(origin_url)
+    provider = providers.check_name(opts.scm_provider or detect_provider(origin))
+    # One CA bundle and one set of proxies for git and the API client (docs/tls-and-proxies.md).
+    ca = find_ca_bundle(opts.ca_bundle or None)
+    env = proxy_env()
+    credential = find_credential(origin, provider, opts.token_file or None)
+    settings: dict[str, str] = {}
+    if credential is not None and origin.is_http:
+        settings.update(credential.git_env(provider))
+        log.debug(f"git authenticates to {origin.netloc} with the token from {credential.source}")
+    if ca is not None:
+        settings.update(ca.git_config())
+        env.update(ca.git_env())
+        log.debug(f"git and the API client trust the CA certificates in {ca.path} (from {ca.source})")
+    proxies = [
+        f"{n}={os.environ[n]}" for n in (*PROXY_VARIABLES, "no_proxy", "NO_PROXY") if os.environ.get(n)
+    ]
+    if proxies:
+        log.debug(f"git and the API client use the proxy settings {' '.join(proxies)}")
+    # git hands a URL with user:token@ to its http helper on the command line, visible in `ps`:
+    # talk to the same URL without it and send the token as a header instead.
+    target = origin.url_without_credentials if origin.is_http and origin.password else "origin"
+    auth_env = {**(config_env(settings) if settings else {}), **env}
+    return Remote(origin, provider, credential, auth_env, target, ca.path if ca else None)
