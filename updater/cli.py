@@ -25,12 +25,6 @@ if TYPE_CHECKING:
     from updater.results import Result
 
 
-def pull_request_title(message: str) -> str:
-    from updater.pull_request import title_of
-
-    return title_of(message)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv if argv is None else argv)
     try:
@@ -172,7 +166,7 @@ def run(opts: flags.Options, argv: list[str], result: Result) -> None:
     result.changed, result.branch, result.commit, result.operation = True, branch, local.commit, "committed"
     if backup:
         log.warn(f"local branch {branch} had other commits; they are kept as {backup}")
-    log.info(f"committed {local.commit[:12]} on {branch}: {pull_request_title(message)}")
+    log.info(f"committed {local.commit[:12]} on {branch}: {message.splitlines()[0]}")
 
     # Push, converging with whoever else pushes to the branch.
     try:
