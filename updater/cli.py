@@ -156,7 +156,9 @@ def run(opts: flags.Options, argv: list[str], result: Result) -> None:
     from updater import publish
 
     try:
-        local, backup = publish.commit_worktree(git, state, [r.output for r in rendered], message, branch)
+        local, backup = publish.commit_worktree(
+            git, state, {r.output: r.content for r in rendered}, len(changed), message, branch
+        )
     except BaseException:
         workspace.restore(rendered)
         raise

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
@@ -29,6 +30,8 @@ DEFAULT_NAME = "CI"
 DEFAULT_EMAIL = "ci@example.com"
 _TRUE = {"true", "yes", "on", "1"}
 BACKUP_PREFIX = "refs/update-gitops-repo/previous/"
+SCRATCH_REF = f"refs/update-gitops-repo/scratch-{os.getpid()}"
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 
 
 def _trust_every_checkout() -> None:
@@ -268,6 +271,62 @@ class Git:
             self.run("update-index", "--add", "-z", "--stdin", env=env, stdin=paths)
         self.run("add", "-u", "--", ":/", env=env)
         return self.out("write-tree", env=env)
+
+    def stage_in_bulk(self, state: RepoState, index: str, outputs: Mapping[str, bytes]) -> str | None:
+        """The tree `stage_worktree` would make, with every new object written into one pack.
+
+        For thousands of outputs, `update-index` and `write-tree` create one loose object per blob and
+        per directory (0.2-0.4 ms each on a slow disk: ~7 s for 10,000 outputs); `git fast-import`
+        streams them into a single pack (~1 s). The tree is taken from a throwaway commit on a scratch
+        ref; `index` (a copy of the user's) is then brought to that tree, keeping the stat data of
+        every entry that did not change. fast-import stores bytes as they are: where git's clean
+        filters (autocrlf, eol, LFS) would have changed a file, the refresh below notices and None
+        tells the caller to stage the ordinary way.
+        """
+        env = {"GIT_INDEX_FILE": index}
+        base = state.head or EMPTY_TREE
+        stream = bytearray(b"commit %s\n" % SCRATCH_REF.encode())
+        stream += b"committer update-gitops-repo <update-gitops-repo@localhost> 0 +0000\ndata 0\n"
+        if state.head:
+            stream += b"from %s\n" % state.head.encode()
+        # What the user staged already (its blobs exist), then tracked files edited in the worktree.
+        staged = str(self.run("diff-index", "--cached", "-z", "--no-renames", base, env=env)[1])
+        for mode, sha, path in _raw_diff_entries(staged):
+            if path not in outputs:
+                stream += _fast_import_entry(mode, sha, path)
+        edited = str(self.run("diff-files", "-z", "--no-renames", env=env)[1])
+        for _mode, _sha, path in _raw_diff_entries(edited):
+            if path not in outputs:
+                stream += self._worktree_entry(path)
+        for path, content in outputs.items():
+            stream += b"M 100644 inline %s\ndata %d\n%s\n" % (_fast_import_path(path), len(content), content)
+        self.run("fast-import", "--quiet", "--force", "--done", stdin=bytes(stream) + b"done\n")
+        try:
+            tree = self.out("rev-parse", f"{SCRATCH_REF}^{{tree}}")
+        finally:
+            self.run("update-ref", "-d", SCRATCH_REF, check=False)
+        self.run(
+            "read-tree", "--reset", tree, env=env
+        )  # one-way merge: unchanged entries keep their stat data
+        # Fresh stat data for the outputs (hashing only, the objects exist): `git status` stays fast.
+        refreshed, _, _ = self.run("update-index", "--refresh", env=env, check=False)
+        return tree if refreshed == 0 else None
+
+    def _worktree_entry(self, path: str) -> bytes:
+        full = os.path.join(self.top, path)
+        try:
+            st = os.lstat(full)
+        except FileNotFoundError:
+            return b"D %s\n" % _fast_import_path(path)  # `git add -u` stages a deletion too
+        if stat.S_ISLNK(st.st_mode):
+            mode, data = "120000", os.fsencode(os.readlink(full))
+        elif stat.S_ISREG(st.st_mode):
+            mode = "100755" if st.st_mode & 0o111 else "100644"
+            with open(full, "rb") as fh:
+                data = fh.read()
+        else:
+            return b""  # a submodule or a directory where a file was: left as it is
+        return b"M %s inline %s\ndata %d\n%s\n" % (mode.encode(), _fast_import_path(path), len(data), data)
 
     def tree_of(self, commit: str | None) -> str | None:
         if commit is None:
@@ -545,3 +604,31 @@ def _explain_hook(text: str, branch: str) -> str:
         f"origin refused the push to {branch} ({reason}): the branch is protected; push to another -branch "
         "and open a pull request instead"
     )
+
+
+def _raw_diff_entries(raw: str) -> list[tuple[str, str, str]]:
+    """(new mode, new sha, path) from `diff-index`/`diff-files -z` raw output; mode 000000 = deleted."""
+    fields = raw.split("\0")
+    entries = []
+    for i in range(0, len(fields) - 1, 2):
+        meta, path = fields[i], fields[i + 1]
+        if meta.startswith(":"):
+            parts = meta[1:].split()
+            entries.append((parts[1], parts[3], path))
+    return entries
+
+
+def _fast_import_path(path: str) -> bytes:
+    raw = path.encode("utf-8", "surrogateescape")
+    if raw.startswith(b'"') or b"\n" in raw or b"\\" in raw:
+        # fast-import's C-style quoting for the few names that need it.
+        raw = b'"' + raw.replace(b"\\", b"\\\\").replace(b'"', b'\\"').replace(b"\n", b"\\n") + b'"'
+    return raw
+
+
+def _fast_import_entry(mode: str, sha: str, path: str) -> bytes:
+    if mode == "000000":
+        return b"D %s\n" % _fast_import_path(path)
+    if mode == "160000":
+        return b"M 160000 %s %s\n" % (sha.encode(), _fast_import_path(path))
+    return b"M %s %s %s\n" % (mode.encode(), sha.encode(), _fast_import_path(path))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from updater import log
@@ -38,17 +38,28 @@ class LocalCommit:
     outputs: list[str]  # relative to the repository top
 
 
+# From this many changed outputs on, new objects go into one pack (git fast-import) instead of one
+# file each: below it the extra git processes cost more than the loose objects they save.
+BULK_THRESHOLD = 100
+
+
 def commit_worktree(
-    git: Git, state: RepoState, outputs: Sequence[str], message: str, branch: str
+    git: Git, state: RepoState, outputs: Mapping[str, bytes], changed: int, message: str, branch: str
 ) -> tuple[LocalCommit | None, str | None]:
     """Stage outputs + tracked edits, commit on HEAD, check the branch out. None when nothing changed.
 
+    `outputs` maps each output (relative to the working dir) to the bytes just written there.
     Returns the commit and, when an older local branch of that name had to be set aside, its backup ref.
     """
-    top_outputs = [state.prefix + p for p in outputs]
+    top_outputs = {state.prefix + path: content for path, content in outputs.items()}
     index = git.temp_index(state)
     try:
-        tree = git.stage_worktree(index, top_outputs)
+        tree = git.stage_in_bulk(state, index, top_outputs) if changed >= BULK_THRESHOLD else None
+        if tree is None:
+            if changed >= BULK_THRESHOLD:  # git's filters rewrite some file: start over the ordinary way
+                os.unlink(index)
+                index = git.temp_index(state)
+            tree = git.stage_worktree(index, list(top_outputs))
         if tree == git.tree_of(state.head):
             return None, None
         commit = git.commit_tree(state, tree, state.head, message)
@@ -56,7 +67,7 @@ def commit_worktree(
     finally:
         if os.path.exists(index):
             os.unlink(index)
-    return LocalCommit(commit, state.head, top_outputs), backup
+    return LocalCommit(commit, state.head, list(top_outputs)), backup
 
 
 def push_converging(
