@@ -75,24 +75,7 @@ def run(opts: flags.Options, argv: list[str], result: Result) -> None:
     from updater import log, render, templates
     from updater.results import FileResult
 
-    for key in dict.fromkeys(opts.duplicate_keys):
-        log.warn(f"-substitute {key} given more than once; the last value wins")
-    if not opts.compile_only and not opts.git_revision and not opts.branch:
-        raise UsageError("set -git-revision (or -branch): it names the branch and the commit")
-    if not opts.compile_only:
-        from updater.gitrepo import branch_name_problem
-
-        for flag, name in (("-branch", opts.effective_branch), ("-base-branch", opts.base_branch)):
-            problem = branch_name_problem(name) if name else None
-            if problem:
-                origin = "" if flag != "-branch" or opts.branch else " (made from -git-revision)"
-                raise UsageError(f"{flag} {name!r}{origin} is not a valid git branch name: {problem}")
-    if opts.merge_pull_request and not opts.create_pull_request:
-        log.warn(
-            "-merge-pull-request does nothing with -create-pull-request=false: no pull request is opened"
-        )
-    if opts.results_dir:
-        _check_results_dir(opts.results_dir)
+    _check_flags(opts)
     selector = templates.Selector(templates.check_pattern(opts.filepath))
     workdir = os.getcwd()
 
@@ -194,6 +177,30 @@ def run(opts: flags.Options, argv: list[str], result: Result) -> None:
     # Open or reuse the pull request (and merge it).
     if opts.create_pull_request:
         _pull_request(opts, git, remote, rendered, result, branch, message, body)
+
+
+def _check_flags(opts: flags.Options) -> None:
+    """What the flags alone can tell is wrong, said before any file or repository is touched."""
+    from updater import log
+
+    for key in dict.fromkeys(opts.duplicate_keys):
+        log.warn(f"-substitute {key} given more than once; the last value wins")
+    if not opts.compile_only and not opts.git_revision and not opts.branch:
+        raise UsageError("set -git-revision (or -branch): it names the branch and the commit")
+    if not opts.compile_only:
+        from updater.gitrepo import branch_name_problem
+
+        for flag, name in (("-branch", opts.effective_branch), ("-base-branch", opts.base_branch)):
+            problem = branch_name_problem(name) if name else None
+            if problem:
+                origin = "" if flag != "-branch" or opts.branch else " (made from -git-revision)"
+                raise UsageError(f"{flag} {name!r}{origin} is not a valid git branch name: {problem}")
+    if opts.merge_pull_request and not opts.create_pull_request:
+        log.warn(
+            "-merge-pull-request does nothing with -create-pull-request=false: no pull request is opened"
+        )
+    if opts.results_dir:
+        _check_results_dir(opts.results_dir)
 
 
 # How git words a server certificate it could not verify (GnuTLS builds, then OpenSSL builds).
