@@ -112,6 +112,8 @@ def push_converging(
         result = git.push(commit, branch, force=force, env=auth_env, remote=remote)
         if result.ok:
             _move_checkout(git, local.commit, commit)
+            if result.up_to_date:
+                log.info(f"origin/{branch} already has {commit[:12]}: nothing to push")
             return Published(commit, not result.up_to_date, attempt)
         if not result.rejected_stale or force:
             _move_checkout(git, local.commit, commit)
