@@ -19,7 +19,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 from updater import log
 from updater.credentials import config_env
@@ -138,7 +138,7 @@ class Git:
         self,
         *args: str,
         env: Mapping[str, str] | None = None,
-        stdin: bytes | None = None,
+        stdin: bytes | IO[bytes] | None = None,
         check: bool = True,
         raw: bool = False,
     ) -> tuple[int, Any, str]:
@@ -155,15 +155,18 @@ class Git:
         cwd: str,
         *,
         env: Mapping[str, str] | None = None,
-        stdin: bytes | None = None,
+        stdin: bytes | IO[bytes] | None = None,
         raw: bool = False,
     ) -> tuple[int, Any, str]:
         import git as gitpython  # here, not at the top: runs without git work never import it
 
         istream: Any = subprocess.DEVNULL
-        if stdin is not None:
+        if isinstance(stdin, bytes):
             istream = tempfile.TemporaryFile()  # noqa: SIM115  (closed in the finally below)
             istream.write(stdin)
+            istream.seek(0)
+        elif stdin is not None:
+            istream = stdin
             istream.seek(0)
         try:
             # GitPython sets LANGUAGE=C and LC_ALL=C itself: English messages whatever the user's locale.
@@ -179,7 +182,7 @@ class Git:
         except gitpython.exc.GitCommandNotFound:
             raise GitError("git is not installed or not on PATH") from None
         finally:
-            if stdin is not None:
+            if isinstance(stdin, bytes):
                 istream.close()
         out_value: Any = out if raw else bytes(out).decode("utf-8", "surrogateescape")
         err_text = err if isinstance(err, str) else bytes(err).decode("utf-8", "surrogateescape")
@@ -285,22 +288,27 @@ class Git:
         """
         env = {"GIT_INDEX_FILE": index}
         base = state.head or EMPTY_TREE
-        stream = bytearray(b"commit %s\n" % SCRATCH_REF.encode())
-        stream += b"committer update-gitops-repo <update-gitops-repo@localhost> 0 +0000\ndata 0\n"
-        if state.head:
-            stream += b"from %s\n" % state.head.encode()
-        # What the user staged already (its blobs exist), then tracked files edited in the worktree.
-        staged = str(self.run("diff-index", "--cached", "-z", "--no-renames", base, env=env)[1])
-        for mode, sha, path in _raw_diff_entries(staged):
-            if path not in outputs:
-                stream += _fast_import_entry(mode, sha, path)
-        edited = str(self.run("diff-files", "-z", "--no-renames", env=env)[1])
-        for _mode, _sha, path in _raw_diff_entries(edited):
-            if path not in outputs:
-                stream += self._worktree_entry(path)
-        for path, content in outputs.items():
-            stream += b"M 100644 inline %s\ndata %d\n%s\n" % (_fast_import_path(path), len(content), content)
-        self.run("fast-import", "--quiet", "--force", "--done", stdin=bytes(stream) + b"done\n")
+        # The stream goes through a temporary file, not memory: 50,000 outputs are ~50 MB of it.
+        with tempfile.TemporaryFile() as stream:
+            stream.write(b"commit %s\n" % SCRATCH_REF.encode())
+            stream.write(b"committer update-gitops-repo <update-gitops-repo@localhost> 0 +0000\ndata 0\n")
+            if state.head:
+                stream.write(b"from %s\n" % state.head.encode())
+            # What the user staged already (its blobs exist), then tracked files edited in the worktree.
+            staged = str(self.run("diff-index", "--cached", "-z", "--no-renames", base, env=env)[1])
+            for mode, sha, path in _raw_diff_entries(staged):
+                if path not in outputs:
+                    stream.write(_fast_import_entry(mode, sha, path))
+            edited = str(self.run("diff-files", "-z", "--no-renames", env=env)[1])
+            for _mode, _sha, path in _raw_diff_entries(edited):
+                if path not in outputs:
+                    stream.write(self._worktree_entry(path))
+            for path, content in outputs.items():
+                stream.write(b"M 100644 inline %s\ndata %d\n" % (_fast_import_path(path), len(content)))
+                stream.write(content)
+                stream.write(b"\n")
+            stream.write(b"done\n")
+            self.run("fast-import", "--quiet", "--force", "--done", stdin=stream)
         try:
             tree = self.out("rev-parse", f"{SCRATCH_REF}^{{tree}}")
         finally:
