@@ -4,7 +4,6 @@ and a checkout whose index agrees with its files afterwards."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,7 @@ def git(cwd: Path, *args: str) -> str:
     return run_git(*args, cwd=cwd, env=clean_env()).stdout.decode()
 
 
-def make_repo(root: Path, filtered: bool) -> Path:
+def make_repo(root: Path, filtered: str) -> Path:
     """A repo with many templates and every kind of user change the staging rule covers."""
     bare, seed = root / "origin.git", root / "seed"
     git(root, "init", "-q", "--bare", "-b", "main", str(bare))
@@ -36,9 +35,12 @@ def make_repo(root: Path, filtered: bool) -> Path:
     (seed / "back\\slash dir").mkdir()
     (seed / "back\\slash dir" / "x.yaml.tmpl").write_text("b: $({ .digest })\n")
     (seed / "README.md").write_text("readme\n")
-    if filtered:
+    if filtered == "eol-attribute":
         # git's clean filter turns the outputs' CRLF into LF on the way in; fast-import would not.
         (seed / ".gitattributes").write_text("*.yaml text eol=lf\n")
+    elif filtered == "text-auto":
+        # Normalised only where the index blob has no CR yet: the refresh alone cannot tell.
+        (seed / ".gitattributes").write_text("* text=auto\n")
     (seed / "deploy.sh").write_text("#!/bin/sh\necho 1\n")
     (seed / "deploy.sh").chmod(0o755)
     (seed / "gone.txt").write_text("to be deleted\n")
@@ -49,8 +51,10 @@ def make_repo(root: Path, filtered: bool) -> Path:
     return bare
 
 
-def checkout(bare: Path, dest: Path) -> Path:
+def checkout(bare: Path, dest: Path, filtered: str = "plain") -> Path:
     git(bare.parent, "clone", "-q", bare.as_uri(), str(dest))
+    if filtered == "filemode-off":
+        git(dest, "config", "core.fileMode", "false")
     # The user's own changes before the tool runs.
     (dest / "README.md").write_text("edited by a script\n")
     (dest / "deploy.sh").write_text("#!/bin/sh\necho 2\n")
@@ -61,21 +65,21 @@ def checkout(bare: Path, dest: Path) -> Path:
     return dest
 
 
-@pytest.mark.parametrize("filtered", [False, True], ids=["plain", "eol-attribute"])
-def test_bulk_commit_is_exactly_what_git_add_would_commit(tmp_path: Path, filtered: bool) -> None:
+@pytest.mark.parametrize("filtered", ["plain", "eol-attribute", "text-auto", "filemode-off"])
+def test_bulk_commit_is_exactly_what_git_add_would_commit(tmp_path: Path, filtered: str) -> None:
     bare = make_repo(tmp_path, filtered)
     args = ["-header=false", "-substitute=digest=sha256:new"]
 
-    tool = checkout(bare, tmp_path / "tool")
+    tool = checkout(bare, tmp_path / "tool", filtered)
     run = run_tool(["-git-revision=1", "-create-pull-request=false", "-verbose", *args], tool, clean_env())
     assert run.returncode == 0, run.stderr
-    assert "git fast-import" in run.stderr
-    # With an eol attribute the bulk result is dropped and the ordinary path stages with git's filters.
-    assert ("git update-index --add" in run.stderr) is filtered
+    # Where git's filters or modes could differ from the bytes written, git's own staging is used.
+    assert ("git fast-import" in run.stderr) is (filtered == "plain")
+    assert ("git update-index --add" in run.stderr) is (filtered != "plain")
     assert len(git(tool, "show", "--name-only", "--format=", "HEAD").split("\n")) > BULK_THRESHOLD
 
     # The same change made by hand with git add, in an identical checkout.
-    by_hand = checkout(bare, tmp_path / "by-hand")
+    by_hand = checkout(bare, tmp_path / "by-hand", filtered)
     assert run_tool(["-compile-only", *args], by_hand, clean_env()).returncode == 0
     git(by_hand, "add", "-u")
     outputs = [str(p.relative_to(by_hand))[: -len(".tmpl")] for p in by_hand.rglob("*.tmpl")]
@@ -85,7 +89,6 @@ def test_bulk_commit_is_exactly_what_git_add_would_commit(tmp_path: Path, filter
     assert git(tool, "rev-parse", "HEAD^{tree}").strip() == expected
     # The checkout's index agrees with its files: only the untracked file shows.
     assert git(tool, "status", "--porcelain") == "?? scratch.txt\n"
-    assert os.access(tool / "deploy.sh", os.X_OK)
     assert git(tool, "ls-tree", "HEAD", "deploy.sh").startswith("100755")
     assert git(tool, "ls-tree", "HEAD", "link").startswith("120000")
     assert "gone.txt" not in git(tool, "ls-tree", "--name-only", "HEAD")

@@ -140,7 +140,7 @@ def run(opts: flags.Options, argv: list[str], result: Result) -> None:
 
     try:
         local, backup = publish.commit_worktree(
-            git, state, {r.output: r.content for r in rendered}, len(changed), message, branch
+            git, state, {r.template: r.content for r in rendered}, len(changed), message, branch
         )
     except BaseException:
         workspace.restore(rendered)

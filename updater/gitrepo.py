@@ -29,9 +29,12 @@ from updater.redact import redact
 DEFAULT_NAME = "CI"
 DEFAULT_EMAIL = "ci@example.com"
 _TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0", ""}
+# Attributes under which `git add` stores other bytes than the file holds (eol, autocrlf, LFS, ...).
+_FILTER_ATTRIBUTES = ("text", "eol", "crlf", "filter", "ident", "working-tree-encoding")
 BACKUP_PREFIX = "refs/update-gitops-repo/previous/"
-SCRATCH_REF = f"refs/update-gitops-repo/scratch-{os.getpid()}"
-EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+# pid alone is 1 in every container: add randomness so two runs never share the scratch ref.
+SCRATCH_REF = f"refs/update-gitops-repo/scratch-{os.getpid()}-{os.urandom(4).hex()}"
 
 
 def _trust_every_checkout() -> None:
@@ -62,6 +65,14 @@ class RepoState:
     @property
     def gpgsign(self) -> bool:
         return self.config.get("commit.gpgsign", "").lower() in _TRUE
+
+    @property
+    def stores_bytes_as_written(self) -> bool:
+        """No config makes git store other bytes or modes than the working tree's (see raw_bytes_safe)."""
+        autocrlf = self.config.get("core.autocrlf", "false").lower()
+        filemode = self.config.get("core.filemode", "true").lower()
+        symlinks = self.config.get("core.symlinks", "true").lower()
+        return autocrlf in _FALSE and filemode in _TRUE and symlinks in _TRUE
 
 
 @dataclass(frozen=True)
@@ -204,7 +215,7 @@ class Git:
             "config",
             "-z",
             "--get-regexp",
-            r"^(user\.name|user\.email|commit\.gpgsign|remote\.origin\.url)$",
+            r"^(user\.name|user\.email|commit\.gpgsign|remote\.origin\.url|core\.autocrlf|core\.filemode|core\.symlinks)$",
             check=False,
         )
         config: dict[str, str] = {}
@@ -270,10 +281,27 @@ class Git:
             # update-index takes literal paths: `git add` would match every index entry against every
             # pathspec (10,000 outputs in 100,000 files: 12 s). Like `add -f`, it ignores .gitignore
             # (an output is meant to be committed) and applies the same clean/eol filters.
-            paths = b"".join(p.encode() + b"\0" for p in outputs)
+            paths = b"".join(p.encode("utf-8", "surrogateescape") + b"\0" for p in outputs)
             self.run("update-index", "--add", "-z", "--stdin", env=env, stdin=paths)
         self.run("add", "-u", "--", ":/", env=env)
         return self.out("write-tree", env=env)
+
+    def raw_bytes_safe(self, state: RepoState, paths: Iterable[str]) -> bool:
+        """Whether git would store these paths' bytes exactly as they are in the working tree.
+
+        Then blobs can be written without git's filters (fast-import, hash-object --no-filters) and
+        still be what `git add` makes. Any eol/text/filter attribute, core.autocrlf, or a
+        core.fileMode/core.symlinks turned off means: let git's own staging do it.
+        """
+        if not state.stores_bytes_as_written:
+            return False
+        request = b"".join(p.encode("utf-8", "surrogateescape") + b"\0" for p in paths)
+        if not request:
+            return True
+        out = str(self.run("check-attr", "-z", "--stdin", *_FILTER_ATTRIBUTES, stdin=request)[1])
+        fields = out.split("\0")
+        # path, attribute, value triples; anything but "unspecified" may change the bytes.
+        return all(fields[i + 2] == "unspecified" for i in range(0, len(fields) - 2, 3))
 
     def stage_in_bulk(self, state: RepoState, index: str, outputs: Mapping[str, bytes]) -> str | None:
         """The tree `stage_worktree` would make, with every new object written into one pack.
@@ -287,7 +315,7 @@ class Git:
         tells the caller to stage the ordinary way.
         """
         env = {"GIT_INDEX_FILE": index}
-        base = state.head or EMPTY_TREE
+        base = state.head or self.out("hash-object", "-t", "tree", "/dev/null")  # the empty tree
         # The stream goes through a temporary file, not memory: 50,000 outputs are ~50 MB of it.
         with tempfile.TemporaryFile() as stream:
             stream.write(b"commit %s\n" % SCRATCH_REF.encode())
@@ -299,10 +327,17 @@ class Git:
             for mode, sha, path in _raw_diff_entries(staged):
                 if path not in outputs:
                     stream.write(_fast_import_entry(mode, sha, path))
-            edited = str(self.run("diff-files", "-z", "--no-renames", env=env)[1])
-            for _mode, _sha, path in _raw_diff_entries(edited):
-                if path not in outputs:
-                    stream.write(self._worktree_entry(path))
+            edited = [
+                path
+                for _mode, _sha, path in _raw_diff_entries(
+                    str(self.run("diff-files", "-z", "--no-renames", env=env)[1])
+                )
+                if path not in outputs
+            ]
+            if not self.raw_bytes_safe(state, [*outputs, *edited]):
+                return None
+            for path in edited:
+                stream.write(self._worktree_entry(path))
             for path, content in outputs.items():
                 stream.write(b"M 100644 inline %s\ndata %d\n" % (_fast_import_path(path), len(content)))
                 stream.write(content)
@@ -329,7 +364,7 @@ class Git:
         if stat.S_ISLNK(st.st_mode):
             mode, data = "120000", os.fsencode(os.readlink(full))
         elif stat.S_ISREG(st.st_mode):
-            mode = "100755" if st.st_mode & 0o111 else "100644"
+            mode = "100755" if st.st_mode & 0o100 else "100644"  # git looks at the owner's x bit only
             with open(full, "rb") as fh:
                 data = fh.read()
         else:
@@ -476,10 +511,20 @@ class Git:
             pos += size + 1
         return result
 
-    def write_blobs(self, contents: Sequence[bytes]) -> list[str]:
-        """Store blobs with one `hash-object --stdin-paths` over temp files; returns their shas."""
-        if not contents:
+    def write_blobs(self, state: RepoState, blobs: Mapping[str, bytes]) -> list[str]:
+        """Store each path's bytes as its blob, as `git add` would; returns the shas in order.
+
+        One `hash-object --stdin-paths --no-filters` over temp files when git would store the bytes
+        as they are; otherwise one `hash-object --path` per file, so git's filters apply.
+        """
+        if not blobs:
             return []
+        if not self.raw_bytes_safe(state, blobs):
+            return [
+                self.out("hash-object", "-w", f"--path={path}", "--stdin", stdin=content)
+                for path, content in blobs.items()
+            ]
+        contents = list(blobs.values())
         with tempfile.TemporaryDirectory(prefix="update-gitops-repo.") as tmp:
             names = []
             for i, blob in enumerate(contents):

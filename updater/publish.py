@@ -36,6 +36,7 @@ class LocalCommit:
     commit: str
     parent: str | None
     outputs: list[str]  # relative to the repository top
+    templates: list[str]  # the templates the first render used, relative to the repository top
 
 
 # From this many changed outputs on, new objects go into one pack (git fast-import) instead of one
@@ -44,14 +45,20 @@ BULK_THRESHOLD = 100
 
 
 def commit_worktree(
-    git: Git, state: RepoState, outputs: Mapping[str, bytes], changed: int, message: str, branch: str
+    git: Git,
+    state: RepoState,
+    templates: Mapping[str, bytes],
+    changed: int,
+    message: str,
+    branch: str,
 ) -> tuple[LocalCommit | None, str | None]:
     """Stage outputs + tracked edits, commit on HEAD, check the branch out. None when nothing changed.
 
-    `outputs` maps each output (relative to the working dir) to the bytes just written there.
-    Returns the commit and, when an older local branch of that name had to be set aside, its backup ref.
+    `templates` maps each template (relative to the working dir) to the bytes just written to its
+    output. Returns the commit and, when an older local branch of that name had to be set aside,
+    its backup ref.
     """
-    top_outputs = {state.prefix + path: content for path, content in outputs.items()}
+    top_outputs = {state.prefix + output_path(t): content for t, content in templates.items()}
     index = git.temp_index(state)
     try:
         tree = git.stage_in_bulk(state, index, top_outputs) if changed >= BULK_THRESHOLD else None
@@ -67,7 +74,8 @@ def commit_worktree(
     finally:
         if os.path.exists(index):
             os.unlink(index)
-    return LocalCommit(commit, state.head, list(top_outputs)), backup
+    top_templates = [state.prefix + t for t in templates]
+    return LocalCommit(commit, state.head, list(top_outputs), top_templates), backup
 
 
 def push_converging(
@@ -142,21 +150,35 @@ def rebuild_on(
     Returns the new commit, or None when tip already contains exactly this change.
     """
     prefix = state.prefix
+    # The user's own edits to tracked files (not outputs) travel with the change; an edited template
+    # is rendered as edited, not as the tip has it.
+    outputs = set(local.outputs)
+    carried = [e for e in git.changed_entries(local.parent, local.commit) if e[2] not in outputs]
+    carried_paths = {path: (mode, sha) for mode, sha, path in carried}
     in_tree = git.list_tree(tip, prefix.rstrip("/"))
-    templates = select((p[len(prefix) :] for p in in_tree if p.startswith(prefix)), selector)
-    blobs = git.read_blobs(tip, [prefix + t for t in templates])
+    on_tip = {
+        prefix + t for t in select((p[len(prefix) :] for p in in_tree if p.startswith(prefix)), selector)
+    }
+    # Templates: those the tip has, plus those the first render used (an untracked one is rendered
+    # from the working tree again: it is nowhere else).
+    from_commit = [p for p in sorted(on_tip | set(local.templates)) if p in carried_paths]
+    from_tip = [p for p in sorted(on_tip) if p not in carried_paths]
+    candidates = [p for p in local.templates if p not in on_tip and p not in carried_paths]
+    tracked = git.read_blobs(local.commit, candidates)
+    sources: dict[str, bytes | None] = {
+        **git.read_blobs(local.commit, [p for p in from_commit if carried_paths[p][0] != "000000"]),
+        **git.read_blobs(tip, from_tip),
+        **{p: _read_worktree(state.top, p) for p in candidates if tracked.get(p) is None},
+    }
     rendered: dict[str, bytes] = {}
-    for rel in templates:
-        raw = blobs.get(prefix + rel)
+    for path, raw in sorted(sources.items()):
         if raw is not None:
-            rendered[prefix + output_path(rel)] = render(rel, raw)
+            rendered[output_path(path)] = render(path[len(prefix) :], raw)
     current = git.read_blobs(tip, list(rendered))
     changed = {path: data for path, data in rendered.items() if current.get(path) != data}
-    shas = git.write_blobs(list(changed.values()))
+    shas = git.write_blobs(state, changed)
     entries = [("100644", sha, path) for path, sha in zip(changed, shas, strict=True)]
-    # The user's own edits to tracked files (not outputs) travel with the change.
-    ours = set(rendered) | set(local.outputs)
-    entries += [e for e in git.changed_entries(local.parent, local.commit) if e[2] not in ours]
+    entries += [e for e in carried if e[2] not in rendered]
     index = git.temp_index(state, from_tree=tip)
     try:
         tree = git.update_index(index, entries)
@@ -166,6 +188,14 @@ def rebuild_on(
     if tree == git.tree_of(tip):
         return None
     return git.commit_tree(state, tree, tip, message)
+
+
+def _read_worktree(top: str, path: str) -> bytes | None:
+    try:
+        with open(os.path.join(top, path), "rb") as fh:
+            return fh.read()
+    except OSError:
+        return None
 
 
 def _move_checkout(git: Git, current: str, commit: str) -> None:
