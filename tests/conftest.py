@@ -84,6 +84,19 @@ def snapshot(checkout: Path) -> dict[str, object]:
     }
 
 
+def provider_error(call: Callable[[], object], *secrets: str) -> str:
+    """The ProviderError `call` raises: one line, none of `secrets` in it."""
+    from updater.errors import ProviderError
+
+    with pytest.raises(ProviderError) as caught:
+        call()
+    message = str(caught.value)
+    assert "\n" not in message, message
+    for secret in secrets:
+        assert secret not in message, message
+    return message
+
+
 @pytest.fixture
 def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """Record urllib3's retry waits instead of sleeping them, so a Retry-After of seconds costs none."""

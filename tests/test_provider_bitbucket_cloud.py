@@ -25,6 +25,7 @@ import requests
 import providers
 from providers import bitbucket_cloud
 from providers.base import ProviderConfig, PullRequestSpec, open_or_reuse
+from tests.conftest import provider_error
 from tests.fakes.bitbucket_cloud import FakeBitbucketCloud, FakeRepo, Logged
 from tests.fakes.openapi_check import Allow, validate_exchanges
 from updater.credentials import Credential
@@ -271,13 +272,7 @@ def api_calls(bb: FakeBitbucketCloud) -> list[str]:
 
 
 def failure(call: Callable[[], object]) -> str:
-    with pytest.raises(ProviderError) as raised:
-        call()
-    message = str(raised.value)
-    assert "\n" not in message
-    for secret in (APP_PASSWORD, ACCESS_TOKEN):
-        assert secret not in message
-    return message
+    return provider_error(call, APP_PASSWORD, ACCESS_TOKEN)
 
 
 # -- URL and repository derivation ----------------------------------------------------------------

@@ -22,12 +22,11 @@ from atlassian import Bitbucket
 from providers import bitbucket_server as bb_provider
 from providers.base import ProviderConfig, PullRequestSpec, open_or_reuse
 from providers.bitbucket_server import api_base, connect, repo_id
-from tests.conftest import run_tool
+from tests.conftest import provider_error, run_tool
 from tests.fakes.bitbucket_server import FakeBitbucketServer
 from tests.fakes.openapi_check import Exchange
 from tests.gitserver import DEFAULT_TOKEN, GitServer, clone, copy_fixture, make_home
 from updater.credentials import Credential
-from updater.errors import ProviderError
 from updater.remote import parse_origin
 
 TOKEN = "BBDC-goodtoken1234567890"
@@ -76,12 +75,7 @@ def spec(**overrides: Any) -> PullRequestSpec:
 
 
 def error_of(fn: Any, *args: Any) -> str:
-    with pytest.raises(ProviderError) as caught:
-        fn(*args)
-    message = str(caught.value)
-    assert "\n" not in message, message
-    assert TOKEN not in message and PASSWORD not in message, message
-    return message
+    return provider_error(lambda: fn(*args), TOKEN, PASSWORD)
 
 
 def body(exchange: Exchange) -> Any:

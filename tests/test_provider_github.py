@@ -17,12 +17,11 @@ import pytest
 from providers import github as gh_provider
 from providers.base import ProviderConfig, PullRequestSpec, open_or_reuse
 from providers.github import api_base, connect, repo_id
-from tests.conftest import run_tool
+from tests.conftest import provider_error, run_tool
 from tests.fakes.github import FakeGitHub, Protection
 from tests.fakes.openapi_check import Allow, Exchange, validate_exchanges
 from tests.gitserver import DEFAULT_TOKEN, GitServer, clone, copy_fixture, make_home
 from updater.credentials import Credential
-from updater.errors import ProviderError
 from updater.remote import parse_origin
 
 SLICE = Path(__file__).parent / "openapi" / "github-slice.json"
@@ -87,12 +86,7 @@ def spec(**overrides: Any) -> PullRequestSpec:
 
 
 def error_of(fn: Any, *args: Any) -> str:
-    with pytest.raises(ProviderError) as caught:
-        fn(*args)
-    message = str(caught.value)
-    assert "\n" not in message, message
-    assert TOKEN not in message and "wrong-token" not in message, message
-    return message
+    return provider_error(lambda: fn(*args), TOKEN, "wrong-token")
 
 
 # -- endpoint and repository identity -------------------------------------------------------------------

@@ -21,12 +21,11 @@ import requests
 from providers import gitlab as gl_provider
 from providers.base import ProviderConfig, PullRequestSpec, open_or_reuse
 from providers.gitlab import api_base, connect, repo_id, server_url
-from tests.conftest import run_tool
+from tests.conftest import provider_error, run_tool
 from tests.fakes.gitlab import DEVELOPER, MAINTAINER, REPORTER, FakeGitLab
 from tests.fakes.openapi_check import Exchange
 from tests.gitserver import DEFAULT_TOKEN, GitServer, clone, copy_fixture, make_home
 from updater.credentials import Credential
-from updater.errors import ProviderError
 from updater.remote import parse_origin
 
 TOKEN = "glpat-goodtoken1234567890"
@@ -72,12 +71,7 @@ def spec(**overrides: Any) -> PullRequestSpec:
 
 
 def error_of(fn: Any, *args: Any) -> str:
-    with pytest.raises(ProviderError) as caught:
-        fn(*args)
-    message = str(caught.value)
-    assert "\n" not in message, message
-    assert TOKEN not in message and JOB_TOKEN not in message, message
-    return message
+    return provider_error(lambda: fn(*args), TOKEN, JOB_TOKEN)
 
 
 def body(exchange: Exchange) -> Any:
