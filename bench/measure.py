@@ -12,6 +12,7 @@ import os
 import platform
 import random
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -27,7 +28,6 @@ TOOL = str(VENV_BIN / "update-gitops-repo")
 
 # Packages that only some runs need; see budgets in docs/benchmarks.md.
 SDKS = ("github", "gitlab", "atlassian")
-GITPYTHON = "git"
 JINJA = "jinja2"
 
 
@@ -109,16 +109,23 @@ EDITABLE = Install("editable install (.venv)", PYTHON, TOOL)
 
 
 def regular_install(dest: Path) -> Install:
-    """A venv where the project is on sys.path through a plain .pth line, as a wheel install (the
-    image) has it, instead of .venv's editable-install finder, which every start of .venv's python
-    imports (~9 ms here): that would flatter a ratio against `python -c pass`."""
+    """A venv with the project installed the way a wheel install (and the image) has it: the packages
+    copied into site-packages and byte-compiled, as pip does, and the dependencies found through a
+    plain .pth path line. Not .venv's editable install: its finder is imported by every start of that
+    python (~9 ms here), which would flatter a ratio against `python -c pass`, and the source tree
+    has no bytecode when PYTHONDONTWRITEBYTECODE is set, which would charge every run for compiling."""
     base = getattr(sys, "_base_executable", sys.executable)
     subprocess.run([base, "-m", "venv", "--without-pip", str(dest)], check=True)
     version = f"python{sys.version_info.major}.{sys.version_info.minor}"
     site = dest / "lib" / version / "site-packages"
     deps = Path(PYTHON).parent.parent / "lib" / version / "site-packages"
+    for package in ("updater", "providers"):
+        shutil.copytree(ROOT / package, site / package, ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run(
+        [base, "-m", "compileall", "-q", str(site / "updater"), str(site / "providers")], check=True
+    )
     # A path line adds a directory; it does not run the .pth files inside it (the editable finder).
-    (site / "update_gitops_repo.pth").write_text(f"{ROOT}\n{deps}\n")
+    (site / "update_gitops_repo.pth").write_text(f"{deps}\n")
     python = dest / "bin" / "python"
     tool = dest / "bin" / "update-gitops-repo"
     # What pip generates for the console script.

@@ -24,8 +24,8 @@ IMAGE = (
     "your-dockerhub-user/hello-world@sha256:e34351c0bbe7658da1441a80398d230481b6465fb375739941f1a144e340c567"
 )
 REV = "1b39bd0a4cf0b0dd1f1e2f32cbe0c7d1e2d3f4a5"
-FORBIDDEN_FOR_HELP = (*measure.SDKS, measure.GITPYTHON, measure.JINJA)
-FORBIDDEN_FOR_COMPILE = (*measure.SDKS, measure.GITPYTHON)
+FORBIDDEN_FOR_HELP = (*measure.SDKS, measure.JINJA)
+FORBIDDEN_FOR_COMPILE = measure.SDKS
 
 
 # -- 1. startup ---------------------------------------------------------------------------------------

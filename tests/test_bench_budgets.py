@@ -15,7 +15,7 @@ from bench import measure, scenarios
 from tests.gitserver import GitServer, copy_fixture, make_home
 
 
-def test_help_imports_no_sdk_gitpython_or_jinja(tmp_path: Path) -> None:
+def test_help_imports_no_sdk_or_jinja(tmp_path: Path) -> None:
     env = make_home(tmp_path)
     bare = {m.module for m in measure.importtime(["-c", "pass"], env=env)}
     tops = measure.top_level(measure.importtime([measure.TOOL, "-help"], env=env), exclude=bare)
@@ -23,7 +23,7 @@ def test_help_imports_no_sdk_gitpython_or_jinja(tmp_path: Path) -> None:
     assert [name for name in scenarios.FORBIDDEN_FOR_HELP if name in tops] == []
 
 
-def test_compile_only_imports_no_sdk_or_gitpython(tmp_path: Path) -> None:
+def test_compile_only_imports_no_sdk(tmp_path: Path) -> None:
     hello = tmp_path / "hello"
     env = make_home(tmp_path)
     copy_fixture("hello-world", hello)
@@ -42,7 +42,7 @@ def test_console_script_imports_the_entry_point_directly() -> None:
 
 def test_help_starts_within_a_few_bare_interpreter_starts(tmp_path: Path) -> None:
     # The budget is 3x (bench/run.py, 30 interleaved rounds); 5x here absorbs a parallel test run's noise
-    # but not an SDK or GitPython import, which alone costs more than the interpreter.
+    # but not an SDK import, which alone costs more than the interpreter.
     env = make_home(tmp_path)
     samples = measure.interleave(
         {

@@ -1,13 +1,13 @@
-"""The git side, through GitPython over the git CLI: read the checkout, build a commit, push.
+"""The git side, through the git CLI: read the checkout, build a commit, push.
 
 Commits are built with a temporary index (`GIT_INDEX_FILE`) and `git commit-tree`, so the user's
 index, HEAD and branches stay untouched until the commit exists: a failure before that leaves the
 checkout exactly as it was. `commit.gpgsign` is honoured by passing -S when the config asks for it
 (commit-tree does not read that setting itself).
 
-Every git command goes through GitPython's `Git.execute` (the design's choice of library), with the
-C locale so that git's messages can be matched. GitPython is imported only when git work starts:
--help, -compile-only and usage errors never pay for it (its cost is measured in docs/benchmarks.md).
+git runs as a plain subprocess, with the C locale so that its messages can be matched. GitPython
+would run the same commands underneath, but importing it costs more than the whole shell-script
+baseline of a deploy (docs/benchmarks.md): the tool runs in every pipeline, so it is not used here.
 """
 
 from __future__ import annotations
@@ -169,35 +169,28 @@ class Git:
         stdin: bytes | IO[bytes] | None = None,
         raw: bool = False,
     ) -> tuple[int, Any, str]:
-        import git as gitpython  # here, not at the top: runs without git work never import it
-
-        istream: Any = subprocess.DEVNULL
+        # English messages whatever the user's locale: the markers above are matched against them.
+        run_env = {**os.environ, "LANGUAGE": "C", "LC_ALL": "C", **(env or {})}
         if isinstance(stdin, bytes):
-            istream = tempfile.TemporaryFile()  # noqa: SIM115  (closed in the finally below)
-            istream.write(stdin)
-            istream.seek(0)
-        elif stdin is not None:
-            istream = stdin
-            istream.seek(0)
+            feed, source = stdin, None
+        else:
+            feed, source = None, stdin if stdin is not None else subprocess.DEVNULL
+            if stdin is not None:
+                stdin.seek(0)
         try:
-            # GitPython sets LANGUAGE=C and LC_ALL=C itself: English messages whatever the user's locale.
-            status, out, err = gitpython.Git(cwd).execute(  # type: ignore[call-overload]
+            done = subprocess.run(
                 ["git", *args],
-                env=dict(env) if env else None,
-                istream=istream,
-                with_extended_output=True,
-                with_exceptions=False,
-                stdout_as_string=False,
-                strip_newline_in_stdout=False,
+                cwd=cwd,
+                env=run_env,
+                input=feed,
+                stdin=source,
+                capture_output=True,
+                check=False,
             )
-        except gitpython.exc.GitCommandNotFound:
+        except FileNotFoundError:
             raise GitError("git is not installed or not on PATH") from None
-        finally:
-            if isinstance(stdin, bytes):
-                istream.close()
-        out_value: Any = out if raw else bytes(out).decode("utf-8", "surrogateescape")
-        err_text = err if isinstance(err, str) else bytes(err).decode("utf-8", "surrogateescape")
-        return int(status), out_value, err_text
+        out: Any = done.stdout if raw else done.stdout.decode("utf-8", "surrogateescape")
+        return done.returncode, out, done.stderr.decode("utf-8", "surrogateescape")
 
     def out(self, *args: str, env: Mapping[str, str] | None = None, stdin: bytes | None = None) -> str:
         text: str = self.run(*args, env=env, stdin=stdin)[1]
