@@ -96,6 +96,12 @@ def ratio(a: Samples, b: Samples) -> float:
     return a.median / b.median
 
 
+def paired_ratio(a: Samples, b: Samples) -> float:
+    """The median of a/b within each round (samples from `interleave`): a load that drifts over the
+    run moves both of a round's samples, so this is steadier than the ratio of the medians."""
+    return statistics.median(x / y for x, y in zip(a.seconds, b.seconds, strict=True))
+
+
 @dataclass(frozen=True)
 class Install:
     """An interpreter and the tool's console script in it."""

@@ -72,26 +72,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(opts: flags.Options, argv: list[str], result: Result) -> None:
+    _check_flags(opts)
+    workdir = os.getcwd()
+    git = state = remote = None
+    if not opts.compile_only:
+        from updater.gitrepo import Git
+
+        git = Git(workdir)  # git starts looking at the checkout while the modules below load
+
     from updater import log, render, templates
     from updater.results import FileResult
 
-    _check_flags(opts)
     selector = templates.Selector(templates.check_pattern(opts.filepath))
-    workdir = os.getcwd()
 
     # Everything that can be checked is checked before anything is written.
-    git = state = remote = None
-    if opts.compile_only:
+    if git is None:
         boundary = _repository_top(workdir) or workdir
     else:
-        from updater.gitrepo import Git
+        from updater.remote import resolve_remote
 
-        git = Git(workdir)
         state = git.state()
         boundary = state.top
         if not opts.dry_run:
-            from updater.remote import resolve_remote
-
             remote = resolve_remote(opts, state.origin_url)
 
     # Find templates.

@@ -11,20 +11,23 @@ Tokens are never put on a command line: git gets them through environment variab
 
 from __future__ import annotations
 
-import base64
+import binascii
 import os
 import subprocess
 import urllib.parse
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Literal
 
 from updater import redact
 from updater.errors import UsageError
-from updater.remote import Origin
 
-Kind = Literal["token", "job-token", "app-password", "access-token"]
+# No dataclasses, typing or pathlib at run time: every deploy pays for their import (docs/benchmarks.md).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Literal
+
+    from updater.remote import Origin
+
+    Kind = Literal["token", "job-token", "app-password", "access-token"]
 
 # The username git should send with a token when none is known, per provider. Forges ignore it for
 # PATs, but some require a specific one (GitLab job tokens, Bitbucket Cloud access tokens).
@@ -36,12 +39,17 @@ GIT_USERNAME = {
 }
 
 
-@dataclass(frozen=True)
 class Credential:
-    secret: str = field(repr=False)
-    username: str | None
-    kind: Kind
-    source: str  # where it was found, for -verbose and error messages; never the value
+    __slots__ = ("kind", "secret", "source", "username")
+
+    def __init__(self, secret: str, username: str | None, kind: Kind, source: str) -> None:
+        self.secret = secret  # never in a repr, a message or a command line
+        self.username = username
+        self.kind = kind
+        self.source = source  # where it was found, for -verbose and error messages; never the value
+
+    def __repr__(self) -> str:
+        return f"Credential(kind={self.kind!r}, username={self.username!r}, source={self.source!r})"
 
     def git_username(self, provider: str) -> str:
         if self.kind == "job-token":
@@ -54,8 +62,8 @@ class Credential:
             # Project and repository access tokens belong to no user: Bitbucket Server accepts them for
             # git over HTTPS only as a Bearer token.
             return {"http.extraHeader": f"Authorization: Bearer {self.secret}"}
-        basic = base64.b64encode(f"{self.git_username(provider)}:{self.secret}".encode()).decode()
-        return {"http.extraHeader": f"Authorization: Basic {basic}"}
+        basic = binascii.b2a_base64(f"{self.git_username(provider)}:{self.secret}".encode(), newline=False)
+        return {"http.extraHeader": f"Authorization: Basic {basic.decode()}"}
 
 
 def _env(name: str) -> str | None:
@@ -67,7 +75,8 @@ def _from_tool(token_file: str | None) -> Credential | None:
     username = _env("UPDATE_GITOPS_REPO_USERNAME")
     if token_file:
         try:
-            secret = Path(token_file).read_text(encoding="utf-8").strip()
+            with open(token_file, encoding="utf-8") as fh:
+                secret = fh.read().strip()
         except OSError as exc:
             raise UsageError(f"-token-file {token_file}: cannot read it ({exc.strerror})") from None
         if not secret:
@@ -186,11 +195,13 @@ CA_VARIABLES = (
 PROXY_VARIABLES = ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY")
 
 
-@dataclass(frozen=True)
 class CaBundle:
-    path: str  # absolute: git runs in the top of the checkout, not in the caller's directory
-    source: str  # "-ca-bundle" or the variable it came from
-    is_dir: bool = False
+    __slots__ = ("is_dir", "path", "source")
+
+    def __init__(self, path: str, source: str, is_dir: bool = False) -> None:
+        self.path = path  # absolute: git runs in the top of the checkout, not in the caller's directory
+        self.source = source  # "-ca-bundle" or the variable it came from
+        self.is_dir = is_dir
 
     def git_config(self) -> dict[str, str]:
         return {"http.sslCAPath" if self.is_dir else "http.sslCAInfo": self.path}
@@ -222,7 +233,8 @@ def _ca_bundle(path: str, source: str, where: str) -> CaBundle:
             raise UsageError(f"{where}: cannot read the directory{fix}")
         return CaBundle(full, source, is_dir=True)
     try:
-        data = Path(full).read_bytes()
+        with open(full, "rb") as fh:
+            data = fh.read()
     except OSError as exc:
         raise UsageError(f"{where}: cannot read it ({exc.strerror}){fix}") from None
     if b"-----BEGIN CERTIFICATE-----" not in data and b"-----BEGIN TRUSTED CERTIFICATE-----" not in data:

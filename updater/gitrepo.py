@@ -13,19 +13,25 @@ baseline of a deploy (docs/benchmarks.md): the tool runs in every pipeline, so i
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 import subprocess
-import tempfile
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import IO, Any
 
 from updater import log
 from updater.credentials import config_env
 from updater.errors import GitError
 from updater.redact import redact
 
+# No dataclasses, typing or tempfile at run time: every deploy pays for their import (docs/benchmarks.md).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+    from typing import IO, Any
+
+# The only settings the tool reads itself (one `git config` call); git applies all the others.
+_CONFIG_KEYS = (
+    r"^(user\.name|user\.email|commit\.gpgsign|remote\.origin\.url"
+    r"|core\.autocrlf|core\.filemode|core\.symlinks)$"
+)
 DEFAULT_NAME = "CI"
 DEFAULT_EMAIL = "ci@example.com"
 _TRUE = {"true", "yes", "on", "1"}
@@ -51,16 +57,28 @@ def _trust_every_checkout() -> None:
     os.environ["GIT_TERMINAL_PROMPT"] = "0"
 
 
-@dataclass
 class RepoState:
-    top: str  # absolute path of the working tree's top
-    git_dir: str
-    prefix: str  # working dir relative to top, "" or "a/b/" (with trailing slash)
-    head: str | None  # commit sha, None on an unborn branch
-    branch: str | None  # current branch name, None when HEAD is detached
-    shallow: bool
-    origin_url: str | None = field(repr=False)
-    config: dict[str, str] = field(default_factory=dict)
+    __slots__ = ("branch", "config", "git_dir", "head", "origin_url", "prefix", "shallow", "top")
+
+    def __init__(
+        self,
+        top: str,
+        git_dir: str,
+        prefix: str,
+        head: str | None,
+        branch: str | None,
+        shallow: bool,
+        origin_url: str | None,
+        config: dict[str, str],
+    ) -> None:
+        self.top = top  # absolute path of the working tree's top
+        self.git_dir = git_dir
+        self.prefix = prefix  # working dir relative to top, "" or "a/b/" (with trailing slash)
+        self.head = head  # commit sha, None on an unborn branch
+        self.branch = branch  # current branch name, None when HEAD is detached
+        self.shallow = shallow
+        self.origin_url = origin_url  # may hold user:token: never in a message
+        self.config = config  # the few settings the tool reads, lower-case keys
 
     @property
     def gpgsign(self) -> bool:
@@ -75,12 +93,14 @@ class RepoState:
         return autocrlf in _FALSE and filemode in _TRUE and symlinks in _TRUE
 
 
-@dataclass(frozen=True)
 class PushResult:
-    ok: bool
-    rejected_stale: bool  # the remote moved on: fetch, rebuild, retry
-    message: str
-    up_to_date: bool = False  # origin already had exactly this commit
+    __slots__ = ("message", "ok", "rejected_stale", "up_to_date")
+
+    def __init__(self, ok: bool, rejected_stale: bool, message: str, up_to_date: bool = False) -> None:
+        self.ok = ok
+        self.rejected_stale = rejected_stale  # the remote moved on: fetch, rebuild, retry
+        self.message = message
+        self.up_to_date = up_to_date  # origin already had exactly this commit
 
 
 # Wordings that mean "the branch moved under you", from git itself, GitHub, GitLab and Bitbucket.
@@ -127,21 +147,56 @@ class Git:
     def __init__(self, workdir: str) -> None:
         _trust_every_checkout()
         self.workdir = os.path.realpath(workdir)
-        # git finds the repository itself (parent directories, .git files of worktrees, GIT_DIR).
-        status, out, _ = self._execute(
-            ["rev-parse", "--is-bare-repository", "--absolute-git-dir", "--show-toplevel"], self.workdir
+        self.given = workdir  # as the caller named it, for messages
+        self.top: str  # set by _settle: the working tree's top
+        self.git_dir: str
+        self._trees: dict[str, str] = {}  # commit → tree, learnt on the way
+        # Every deploy waits for each git process in turn, so opening the checkout asks two things at
+        # once and returns before they are answered (the caller gets on with its own work; state()
+        # collects the answers): the config settings the tool reads, and one rev-parse for where the
+        # repository is (git finds it: parent directories, worktrees' .git files, GIT_DIR) and what
+        # HEAD is.
+        self._asking: tuple[subprocess.Popen[bytes], subprocess.Popen[bytes]] | None = (
+            self._start(["config", "-z", "--get-regexp", _CONFIG_KEYS], self.workdir),
+            self._start(
+                [
+                    "rev-parse",
+                    "--is-bare-repository",
+                    "--absolute-git-dir",
+                    "--show-toplevel",
+                    "HEAD^{commit}",
+                    "HEAD^{tree}",
+                    "--symbolic-full-name",
+                    "HEAD",
+                    "--",
+                ],
+                self.workdir,
+            ),
         )
+        self._opened: tuple[list[str], str] | None = None  # HEAD's rev-parse lines, config, as found
+
+    def _settle(self) -> None:
+        """Collect what opening the checkout asked; a working dir outside a checkout fails here."""
+        if self._asking is None:
+            return
+        config, rev_parse = self._asking
+        self._asking = None
+        status, out, _ = self._finish(rev_parse)
+        config_text = str(self._finish(config)[1])
         found = str(out).splitlines()
         if status != 0 and len(found) < 2:
             raise GitError(
-                f"{os.path.abspath(workdir)} is not inside a git repository: run in a checkout of the GitOps "
-                "repository (or use -compile-only)"
+                f"{os.path.abspath(self.given)} is not inside a git repository: run in a checkout of "
+                "the GitOps repository (or use -compile-only)"
             )
-        if status != 0 or len(found) < 3 or found[0] == "true":
-            raise GitError(f"{workdir} is a bare repository: the tool needs a checkout with a working tree")
+        if len(found) < 3 or found[0] == "true":
+            raise GitError(
+                f"{self.workdir} is a bare repository: the tool needs a checkout with a working tree"
+            )
         self.git_dir = os.path.realpath(found[1])
         self.top = os.path.realpath(found[2])
-        self._trees: dict[str, str] = {}  # commit → tree, learnt on the way
+        # An unborn branch fails the rev-parse after the first three lines: _head asks again.
+        self._opened = (found[3:] if status == 0 else [], config_text)
 
     # -- running git ---------------------------------------------------------------------------
 
@@ -154,14 +209,16 @@ class Git:
         raw: bool = False,
     ) -> tuple[int, Any, str]:
         """Run `git args...` at the top of the working tree; returns (status, stdout, stderr)."""
+        self._settle()
         log.debug("git " + " ".join(args))
         status, out, err_text = self._execute(list(args), self.top, env=env, stdin=stdin, raw=raw)
         if check and status != 0:
             raise GitError(redact(f"git {args[0]} failed: {_last_line(err_text) or f'exit status {status}'}"))
         return int(status), out, err_text
 
-    @staticmethod
+    @classmethod
     def _execute(
+        cls,
         args: list[str],
         cwd: str,
         *,
@@ -169,28 +226,44 @@ class Git:
         stdin: bytes | IO[bytes] | None = None,
         raw: bool = False,
     ) -> tuple[int, Any, str]:
+        feed = stdin if isinstance(stdin, bytes) else None
+        source = None if isinstance(stdin, bytes) else stdin
+        return cls._finish(cls._start(args, cwd, env=env, stdin=source, feed=feed is not None), feed, raw=raw)
+
+    @staticmethod
+    def _start(
+        args: list[str],
+        cwd: str,
+        *,
+        env: Mapping[str, str] | None = None,
+        stdin: IO[bytes] | None = None,
+        feed: bool = False,
+    ) -> subprocess.Popen[bytes]:
+        """Start `git args...`; stdin is a file, a pipe to feed later (`feed`), or nothing."""
         # English messages whatever the user's locale: the markers above are matched against them.
         run_env = {**os.environ, "LANGUAGE": "C", "LC_ALL": "C", **(env or {})}
-        if isinstance(stdin, bytes):
-            feed, source = stdin, None
-        else:
-            feed, source = None, stdin if stdin is not None else subprocess.DEVNULL
-            if stdin is not None:
-                stdin.seek(0)
+        if stdin is not None:
+            stdin.seek(0)
+        source: Any = subprocess.PIPE if feed else stdin if stdin is not None else subprocess.DEVNULL
         try:
-            done = subprocess.run(
+            return subprocess.Popen(
                 ["git", *args],
                 cwd=cwd,
                 env=run_env,
-                input=feed,
                 stdin=source,
-                capture_output=True,
-                check=False,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
             )
         except FileNotFoundError:
             raise GitError("git is not installed or not on PATH") from None
-        out: Any = done.stdout if raw else done.stdout.decode("utf-8", "surrogateescape")
-        return done.returncode, out, done.stderr.decode("utf-8", "surrogateescape")
+
+    @staticmethod
+    def _finish(
+        process: subprocess.Popen[bytes], feed: bytes | None = None, *, raw: bool = False
+    ) -> tuple[int, Any, str]:
+        out_bytes, err_bytes = process.communicate(feed)
+        out: Any = out_bytes if raw else out_bytes.decode("utf-8", "surrogateescape")
+        return process.returncode, out, err_bytes.decode("utf-8", "surrogateescape")
 
     def out(self, *args: str, env: Mapping[str, str] | None = None, stdin: bytes | None = None) -> str:
         text: str = self.run(*args, env=env, stdin=stdin)[1]
@@ -199,20 +272,21 @@ class Git:
     # -- reading the checkout -------------------------------------------------------------------
 
     def state(self) -> RepoState:
+        """The checkout: as found when it was opened the first time, read again after that."""
+        self._settle()
         top, git_dir = self.top, self.git_dir
         _refuse_unfinished_operation(git_dir)
         rel = os.path.relpath(self.workdir, top)
         prefix = "" if rel == "." else rel.replace(os.sep, "/") + "/"
-        head, branch = self._head()
-        _, cfg, _ = self.run(
-            "config",
-            "-z",
-            "--get-regexp",
-            r"^(user\.name|user\.email|commit\.gpgsign|remote\.origin\.url|core\.autocrlf|core\.filemode|core\.symlinks)$",
-            check=False,
-        )
+        if self._opened is None:  # a second look: ask again
+            self._opened = (
+                self._rev_parse_head(),
+                str(self.run("config", "-z", "--get-regexp", _CONFIG_KEYS, check=False)[1]),
+            )
+        (found_head, cfg), self._opened = self._opened, None
+        head, branch = self._head(found_head)
         config: dict[str, str] = {}
-        for entry in str(cfg).split("\0"):
+        for entry in cfg.split("\0"):
             if entry:
                 key, _, value = entry.partition("\n")
                 config[key.lower()] = value  # last one wins, as git does
@@ -227,13 +301,16 @@ class Git:
             config=config,
         )
 
-    def _head(self) -> tuple[str | None, str | None]:
-        """HEAD's commit and branch (None when detached), and its tree for tree_of, in one git call."""
+    def _rev_parse_head(self) -> list[str]:
         status, out, _ = self.run(
             "rev-parse", "HEAD^{commit}", "HEAD^{tree}", "--symbolic-full-name", "HEAD", "--", check=False
         )
-        lines = str(out).splitlines()
-        if status == 0 and len(lines) == 4 and lines[3] == "--":
+        return str(out).splitlines() if status == 0 else []
+
+    def _head(self, lines: list[str]) -> tuple[str | None, str | None]:
+        """HEAD's commit and branch (None when detached), and its tree for tree_of, from the lines of
+        `rev-parse HEAD^{commit} HEAD^{tree} --symbolic-full-name HEAD --`."""
+        if len(lines) == 4 and lines[3] == "--":
             self._trees[lines[0]] = lines[1]
             return lines[0], None if lines[2] == "HEAD" else lines[2].removeprefix("refs/heads/")
         # An unborn branch (no commit yet): ask one thing at a time.
@@ -256,15 +333,13 @@ class Git:
 
     def temp_index(self, state: RepoState, from_tree: str | None = None) -> str:
         """A private copy of the index (or an index of `from_tree`): the user's stays untouched."""
-        fd, path = tempfile.mkstemp(prefix="update-gitops-repo.", suffix=".index", dir=state.git_dir)
-        os.close(fd)
+        path = os.path.join(state.git_dir, f"update-gitops-repo.{os.getpid()}.{os.urandom(4).hex()}.index")
         real_index = os.path.join(state.git_dir, "index")
         if from_tree is None and os.path.exists(real_index):
-            shutil.copyfile(real_index, path)
-        else:
-            os.unlink(path)  # read-tree wants to create it
-            if from_tree or state.head:
-                self.run("read-tree", from_tree or str(state.head), env={"GIT_INDEX_FILE": path})
+            with open(real_index, "rb") as src, open(path, "xb") as dst:
+                dst.write(src.read())
+        elif from_tree or state.head:
+            self.run("read-tree", from_tree or str(state.head), env={"GIT_INDEX_FILE": path})
         return path
 
     def stage_worktree(self, index: str, outputs: Sequence[str]) -> str:
@@ -309,6 +384,8 @@ class Git:
         """
         env = {"GIT_INDEX_FILE": index}
         base = state.head or self.out("hash-object", "-t", "tree", "/dev/null")  # the empty tree
+        import tempfile  # here: only thousands of outputs come this way
+
         # The stream goes through a temporary file, not memory: 50,000 outputs are ~50 MB of it.
         with tempfile.TemporaryFile() as stream:
             stream.write(b"commit %s\n" % SCRATCH_REF.encode())
@@ -517,6 +594,8 @@ class Git:
                 self.out("hash-object", "-w", f"--path={path}", "--stdin", stdin=content)
                 for path, content in blobs.items()
             ]
+        import tempfile  # here: only a push retry comes this way
+
         contents = list(blobs.values())
         with tempfile.TemporaryDirectory(prefix="update-gitops-repo.") as tmp:
             names = []

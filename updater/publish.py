@@ -10,33 +10,40 @@ rebasing means two writers of the same file never conflict: the last one wins wi
 from __future__ import annotations
 
 import os
-import random
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 
 from updater import log
 from updater.errors import GitError
-from updater.gitrepo import Git, RepoState
-from updater.templates import Selector, output_path, select
+from updater.templates import output_path, select
 
-# Renders one template's bytes into its output's bytes (same argv, values, header as the first run).
-RenderFn = Callable[[str, bytes], bytes]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from updater.gitrepo import Git, RepoState
+    from updater.templates import Selector
+
+    # Renders one template's bytes into its output's bytes (same argv, values, header as the first run).
+    RenderFn = Callable[[str, bytes], bytes]
 
 
-@dataclass
 class Published:
-    commit: str  # what the branch points at on origin now
-    pushed: bool  # False when origin already had exactly this change
-    attempts: int
+    __slots__ = ("attempts", "commit", "pushed")
+
+    def __init__(self, commit: str, pushed: bool, attempts: int) -> None:
+        self.commit = commit  # what the branch points at on origin now
+        self.pushed = pushed  # False when origin already had exactly this change
+        self.attempts = attempts
 
 
-@dataclass
 class LocalCommit:
-    commit: str
-    parent: str | None
-    outputs: list[str]  # relative to the repository top
-    templates: list[str]  # the templates the first render used, relative to the repository top
+    __slots__ = ("commit", "outputs", "parent", "templates")
+
+    def __init__(self, commit: str, parent: str | None, outputs: list[str], templates: list[str]) -> None:
+        self.commit = commit
+        self.parent = parent
+        self.outputs = outputs  # relative to the repository top
+        self.templates = templates  # the templates the first render used, relative to the repository top
 
 
 # From this many changed outputs on, new objects go into one pack (git fast-import) instead of one
@@ -100,6 +107,8 @@ def push_converging(
             # Back off *before* fetching: the tip fetched after the wait is the freshest one, and the
             # re-rendered commit goes out at once. (Sleeping between fetch and push would let the
             # others move the branch again meanwhile.) Full jitter spreads concurrent writers out.
+            import random  # here: only a rejected push needs it
+
             delay = random.uniform(0, min(4.0, 0.1 * 2 ** (attempt - 1)))
             log.info(f"origin/{branch} moved on; re-rendering on its new tip and retrying in {delay:.1f}s")
             sleep(delay)

@@ -23,14 +23,14 @@ def register(secret: str | None, username: str | None = None) -> None:
         # Too short to hide without mangling ordinary text; such a value is not a real token.
         return
     # Imported here: -help and -compile-only log through this module but never register a secret.
-    import base64
+    import binascii
     import urllib.parse
 
     _secrets.add(secret)
     _secrets.add(urllib.parse.quote(secret, safe=""))
     _secrets.add(urllib.parse.quote(secret))
     for user in {username or "", "x-access-token", "oauth2", "gitlab-ci-token", "x-token-auth"}:
-        _secrets.add(base64.b64encode(f"{user}:{secret}".encode()).decode())
+        _secrets.add(binascii.b2a_base64(f"{user}:{secret}".encode(), newline=False).decode())
 
 
 def redact(text: str) -> str:

@@ -13,10 +13,9 @@ import contextlib
 import os
 import re
 import shlex
+import signal
 import stat
-import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from updater.errors import TemplateError
 from updater.templates import output_path
@@ -30,12 +29,14 @@ _PLACEHOLDER = re.compile(rf"\$\(\{{\s*\.(?P<a>{_KEY})\s*\}}\)|\$\(<\s*\.(?P<b>{
 _ACTION_START = re.compile(r"\$\(\{")
 
 
-@dataclass(frozen=True)
 class Rendered:
-    template: str  # relative to the working dir, '/'-separated
-    output: str  # likewise
-    content: bytes
-    previous: bytes | None  # the output's bytes before this run; None when it did not exist
+    __slots__ = ("content", "output", "previous", "template")
+
+    def __init__(self, template: str, output: str, content: bytes, previous: bytes | None) -> None:
+        self.template = template  # relative to the working dir, '/'-separated
+        self.output = output  # likewise
+        self.content = content
+        self.previous = previous  # the output's bytes before this run; None when it did not exist
 
     @property
     def changed(self) -> bool:
@@ -163,13 +164,19 @@ class Workspace:
 
     def read_output(self, rel: str) -> bytes | None:
         path = self._check(rel, "output")
-        if os.path.islink(path):
+        try:
+            mode = os.lstat(path).st_mode
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise TemplateError(f"{rel}: cannot read the existing output ({exc.strerror})") from None
+        if stat.S_ISLNK(mode):
             raise TemplateError(f"{rel}: the output is a symlink; refusing to write through it")
-        if os.path.isdir(path):
+        if stat.S_ISDIR(mode):
             raise TemplateError(
                 f"{rel}: the output path is a directory; rename the template or the directory"
             )
-        if os.path.lexists(path) and not os.path.isfile(path):
+        if not stat.S_ISREG(mode):
             # A fifo would block the read forever; a device or socket is no manifest either.
             raise TemplateError(f"{rel}: the output path exists and is not a regular file; refusing it")
         try:
@@ -181,18 +188,25 @@ class Workspace:
             raise TemplateError(f"{rel}: cannot read the existing output ({exc.strerror})") from None
 
     def write(self, files: Sequence[Rendered]) -> None:
-        """Write changed outputs atomically; on any failure put back what was there and re-raise."""
+        """Write the changed outputs; on any failure put back what was there and re-raise.
+
+        SIGINT and SIGTERM wait until every output is written: an interrupted run leaves each output
+        either as it was or complete, never torn (see write_output).
+        """
         done: list[Rendered] = []
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD_SIGNALS)
         try:
             for item in files:
                 if item.changed:
-                    _atomic_write(os.path.join(self.workdir, item.output), item.content)
-                    done.append(item)
+                    done.append(item)  # before the write: a failure halfway is undone too
+                    write_output(os.path.join(self.workdir, item.output), item.content)
         except OSError as exc:
             self.restore(done)
             raise TemplateError(
                 f"cannot write outputs ({exc.strerror}: {exc.filename}); nothing was changed"
             ) from None
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
     def restore(self, files: Sequence[Rendered]) -> None:
         """Undo `write`: previous bytes back, created files removed."""
@@ -204,17 +218,63 @@ class Workspace:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(path)
             else:
-                _atomic_write(path, item.previous)
+                write_output(path, item.previous)
 
 
-def _atomic_write(path: str, content: bytes) -> None:
-    # A crash mid-write must never leave half a manifest behind.
-    directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(prefix=".update-gitops-repo.", dir=directory)
+_HELD_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+OUTPUT_MODE = 0o644
+
+
+def write_output(path: str, content: bytes) -> None:
+    """Write an output as a regular file with mode 0644.
+
+    An existing output that is a plain file (one link, ours to chmod) is overwritten in place: one
+    write and a truncate. Replacing it through a temporary file and a rename would cost a new inode
+    per output, 3-30x the time on ext4 (docs/benchmarks.md), for 10,000 outputs seconds of a deploy.
+    Anything else (a new output, a hard link that must not be written through, a file we may not
+    chmod) goes through a temporary file and a rename, so it appears complete or not at all.
+    """
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(content)
-        os.chmod(tmp, 0o644)
+        fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        fd = -1  # missing, or not writable in place: the rename below settles it
+    if fd >= 0:
+        try:
+            st = os.fstat(fd)
+            if stat.S_ISREG(st.st_mode) and st.st_nlink == 1 and _chmod_to_output_mode(fd, st.st_mode):
+                _write_all(fd, content)
+                os.ftruncate(fd, len(content))
+                return
+        finally:
+            os.close(fd)
+    _replace(path, content)
+
+
+def _chmod_to_output_mode(fd: int, mode: int) -> bool:
+    if stat.S_IMODE(mode) == OUTPUT_MODE:
+        return True
+    try:
+        os.fchmod(fd, OUTPUT_MODE)
+    except OSError:
+        return False
+    return True
+
+
+def _write_all(fd: int, content: bytes) -> None:
+    view, offset = memoryview(content), 0
+    while offset < len(content):
+        offset += os.pwrite(fd, view[offset:], offset)
+
+
+def _replace(path: str, content: bytes) -> None:
+    tmp = os.path.join(os.path.dirname(path), f".update-gitops-repo.{os.getpid()}.{os.urandom(4).hex()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, OUTPUT_MODE)
+    try:
+        try:
+            os.fchmod(fd, OUTPUT_MODE)  # whatever the umask
+            _write_all(fd, content)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -4,47 +4,71 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import asdict, dataclass, field
-from typing import Any
 
 from updater.redact import redact
 
+# Plain classes, no dataclasses or typing at run time: every deploy pays for their import
+# (docs/benchmarks.md). The JSON shape is spelled out in as_dict, where a reader looks for it.
 
-@dataclass
+
 class FileResult:
-    template: str
-    output: str
-    changed: bool
+    __slots__ = ("changed", "output", "template")
+
+    def __init__(self, template: str, output: str, changed: bool) -> None:
+        self.template, self.output, self.changed = template, output, changed
 
 
-@dataclass
 class PullRequestResult:
-    url: str
-    number: int
-    operation: str  # created | reused | updated
-    base: str
-    merged: bool = False
+    __slots__ = ("base", "merged", "number", "operation", "url")
+
+    def __init__(self, url: str, number: int, operation: str, base: str, merged: bool = False) -> None:
+        self.url = url
+        self.number = number
+        self.operation = operation  # created | reused | updated
+        self.base = base
+        self.merged = merged
 
 
-@dataclass
 class Result:
-    operation: str = "unchanged"  # rendered | dry-run | unchanged | pushed | created | reused | updated
-    changed: bool = False
-    files: list[FileResult] = field(default_factory=list)
-    branch: str = ""
-    commit: str = ""
-    pushed: bool = False
-    pull_request: PullRequestResult | None = None
-    diff: str | None = None
-    error: str | None = None
-    exit_code: int = 0
+    def __init__(self) -> None:
+        self.operation = "unchanged"  # rendered | dry-run | unchanged | pushed | created | reused | updated
+        self.changed = False
+        self.files: list[FileResult] = []
+        self.branch = ""
+        self.commit = ""
+        self.pushed = False
+        self.pull_request: PullRequestResult | None = None
+        self.diff: str | None = None
+        self.error: str | None = None
+        self.exit_code = 0
 
-    def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+    def as_dict(self) -> dict[str, object]:
+        """The -output=json document; `diff` and `error` only when there is one."""
+        pr = self.pull_request
+        data: dict[str, object] = {
+            "operation": self.operation,
+            "changed": self.changed,
+            "files": [{"template": f.template, "output": f.output, "changed": f.changed} for f in self.files],
+            "branch": self.branch,
+            "commit": self.commit,
+            "pushed": self.pushed,
+            "pull_request": None
+            if pr is None
+            else {
+                "url": pr.url,
+                "number": pr.number,
+                "operation": pr.operation,
+                "base": pr.base,
+                "merged": pr.merged,
+            },
+            "diff": self.diff,
+            "error": self.error,
+            "exit_code": self.exit_code,
+        }
         if self.diff is None:
-            data.pop("diff")
+            del data["diff"]
         if self.error is None:
-            data.pop("error")
+            del data["error"]
         return data
 
     def outputs(self) -> dict[str, str]:

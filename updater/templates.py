@@ -10,22 +10,25 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass
-from functools import cached_property
 
 from updater.errors import TemplateError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 SUFFIX = ".tmpl"
 
 
-@dataclass(frozen=True)
 class Selector:
-    pattern: str  # "" selects every *.tmpl
+    __slots__ = ("_regex", "pattern")
 
-    @cached_property
-    def _regex(self) -> re.Pattern[str]:
-        return re.compile(glob_to_regex(self.pattern))
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern  # "" selects every *.tmpl
+        self._regex = re.compile(glob_to_regex(pattern)) if pattern else None
+
+    def __repr__(self) -> str:
+        return f"Selector({self.pattern!r})"
 
     @property
     def root(self) -> str:
@@ -42,9 +45,7 @@ class Selector:
     def matches(self, relpath: str) -> bool:
         if not relpath.endswith(SUFFIX):
             return False
-        if not self.pattern:
-            return True
-        return self._regex.fullmatch(relpath) is not None
+        return self._regex is None or self._regex.fullmatch(relpath) is not None
 
 
 def glob_to_regex(pattern: str) -> str:
