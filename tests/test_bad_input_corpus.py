@@ -170,6 +170,13 @@ def stale_index_lock(w: World) -> None:
     (w.cwd / ".git" / "index.lock").write_bytes(b"")
 
 
+def branch_name_taken_by_a_directory(w: World) -> None:
+    # refs/heads/update-to-commit-<rev>/ is a directory: git cannot create the branch here, while
+    # origin, which has no such ref, takes the push.
+    w.git("branch", f"update-to-commit-{REV}/old", "HEAD")
+    w.values["head"] = w.git("rev-parse", "HEAD")
+
+
 def local_branch_with_other_commits(w: World) -> None:
     w.git("checkout", "-q", "-b", f"update-to-commit-{REV}")
     w.write("mine.txt", "work on a branch of the same name\n")
@@ -259,6 +266,19 @@ def old_branch_kept(w: World, run: Run) -> None:
 
 def pushed_before_the_api_failed(w: World, run: Run) -> None:
     assert f"update-to-commit-{REV}" in w.server.branches(HELLO)
+
+
+def pushed_but_not_checked_out(w: World, run: Run) -> None:
+    assert f"update-to-commit-{REV}" in w.server.branches(HELLO)
+    assert w.git("rev-parse", "HEAD") == w.values["head"]  # the checkout stayed where it was
+    assert (
+        run_git("symbolic-ref", "-q", "HEAD", cwd=w.cwd, env=w.env, check=False).returncode == 1
+    )  # detached
+
+
+def nothing_pushed_to_the_local_remote(w: World, run: Run) -> None:
+    heads = run_git("for-each-ref", "--format=%(refname)", "refs/heads/", cwd=w.tmp / "remote.git", env=w.env)
+    assert heads.stdout.decode().split() == ["refs/heads/main"]
 
 
 def committed_locally_not_pushed(w: World, run: Run) -> None:
@@ -541,6 +561,7 @@ CASES = [
         OK,
         1,
         ".git/index.lock exists: another git process is using this checkout",
+        verify=nothing_pushed_to_the_local_remote,
     ),
     Case(
         "a dirty tree: tracked edits are committed with the outputs",
@@ -582,6 +603,17 @@ CASES = [
         "kept",
         stderr="moved on",
         verify=on_top_of_their_commit,
+    ),
+    Case(
+        "a local ref in the way of the branch, found while the push is under way",
+        then(served, branch_name_taken_by_a_directory),
+        OK,
+        1,
+        f"checking out update-to-commit-{REV} here failed (git update-ref failed: fatal: ",
+        "kept",
+        stderr=f"'refs/heads/update-to-commit-{REV}/old' exists; cannot create 'refs/heads/update-to-commit-{REV}'); "
+        f"the push to origin/update-to-commit-{REV} went through",
+        verify=pushed_but_not_checked_out,
     ),
     # The remote.
     Case(
@@ -676,6 +708,8 @@ def test_bad_input_gets_one_clear_line_and_loses_nothing(
     w = World(tmp_path, git_server)
     case.setup(w)
     before, files_before, refs_before = snapshot(w.cwd), tree_digests(w.cwd), refs_of(w)
+    git_dir = w.cwd / ".git"
+    locked_before = (git_dir / "index.lock").exists()
     args = [a.format(**w.values) for a in case.args]
 
     started = time.monotonic()
@@ -706,5 +740,8 @@ def test_bad_input_gets_one_clear_line_and_loses_nothing(
             holders = run_git("for-each-ref", "--contains", old, cwd=w.cwd, env=w.env).stdout
             assert holders.strip(), f"{ref} ({old}) is no longer reachable"
     assert not [p for p in w.cwd.rglob(".update-gitops-repo.*")]
+    # No private index left behind, and index.lock as it was (a stale one is the user's to remove).
+    assert not list(git_dir.glob("update-gitops-repo.*")) if git_dir.is_dir() else True
+    assert (git_dir / "index.lock").exists() == locked_before
     if case.verify is not None:
         case.verify(w, run)

@@ -141,8 +141,8 @@ def run(opts: flags.Options, argv: list[str], result: Result) -> None:
     from updater import publish
 
     try:
-        local, backup = publish.commit_worktree(
-            git, state, {r.template: r.content for r in rendered}, len(changed), message, branch
+        local = publish.commit_worktree(
+            git, state, {r.template: r.content for r in rendered}, len(changed), message
         )
     except BaseException:
         workspace.restore(rendered)
@@ -151,11 +151,9 @@ def run(opts: flags.Options, argv: list[str], result: Result) -> None:
         log.info("nothing changed: the outputs already match the repository; no commit, no push")
         return
     result.changed, result.branch, result.commit, result.operation = True, branch, local.commit, "committed"
-    if backup:
-        log.warn(f"local branch {branch} had other commits; they are kept as {backup}")
     log.info(f"committed {local.commit[:12]} on {branch}: {message.splitlines()[0]}")
 
-    # Push, converging with whoever else pushes to the branch.
+    # Push, converging with whoever else pushes to the branch; the branch is checked out meanwhile.
     try:
         published = publish.push_converging(
             git,

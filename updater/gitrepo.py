@@ -12,6 +12,7 @@ baseline of a deploy (docs/benchmarks.md): the tool runs in every pipeline, so i
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import subprocess
@@ -464,32 +465,39 @@ class Git:
             raise GitError(redact(f"git could not create the commit: {_last_line(err)}{hint}"))
         return str(out).strip()
 
-    def adopt(self, state: RepoState, branch: str, commit: str, index: str | None) -> str | None:
-        """Point `branch` at `commit`, check it out (HEAD, index) without touching the files.
+    def lock_index(self, state: RepoState) -> None:
+        """Take index.lock the way git does before the checkout moves (see adopt).
+
+        A stale or live index.lock means another git process owns the index, and replacing the
+        index underneath that process would lose one side.
+        """
+        lock = os.path.join(state.git_dir, "index.lock")
+        try:
+            os.close(os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+        except FileExistsError:
+            raise GitError(
+                f"{lock} exists: another git process is using this checkout, or one crashed; "
+                "remove the file if no git process is running, then run the tool again"
+            ) from None
+
+    def unlock_index(self, state: RepoState) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(state.git_dir, "index.lock"))
+
+    def adopt(self, state: RepoState, branch: str, commit: str, index: str) -> str | None:
+        """Point `branch` at `commit` and check it out: HEAD, and `index` as the checkout's index,
+        without touching the files. The caller holds index.lock (lock_index); it is released here.
 
         An existing local branch whose commits would become unreachable is kept under
         refs/update-gitops-repo/previous/<branch>; that ref name is returned.
         """
-        ref = f"refs/heads/{branch}"
-        # Take the index lock the way git does before moving anything: a stale or live index.lock means
-        # another git process owns the index, and replacing it underneath that process loses one side.
         lock = os.path.join(state.git_dir, "index.lock")
-        if index is not None:
-            try:
-                os.close(os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
-            except FileExistsError:
-                raise GitError(
-                    f"{lock} exists: another git process is using this checkout, or one crashed; "
-                    "remove the file if no git process is running, then run the tool again"
-                ) from None
         try:
-            backup = self._move_branch(state, ref, branch, commit)
-            if index is not None:
-                os.replace(index, lock)
-                os.replace(lock, os.path.join(state.git_dir, "index"))
+            backup = self._move_branch(state, f"refs/heads/{branch}", branch, commit)
+            os.replace(index, lock)
+            os.replace(lock, os.path.join(state.git_dir, "index"))
         finally:
-            if index is not None and os.path.exists(lock):
-                os.unlink(lock)
+            self.unlock_index(state)
         return backup
 
     def _move_branch(self, state: RepoState, ref: str, branch: str, commit: str) -> str | None:
@@ -511,24 +519,24 @@ class Git:
 
     # -- talking to origin ----------------------------------------------------------------------
 
+    def start_push(
+        self, commit: str, branch: str, *, force: bool, env: Mapping[str, str], remote: str
+    ) -> Pushing:
+        """Start pushing `commit` to origin's `branch`; finish_push waits for the outcome. (The
+        checkout moves to the branch meanwhile: every deploy waits for the push anyway.)"""
+        self._settle()
+        refspec = f"{'+' if force else ''}{commit}:refs/heads/{branch}"
+        log.debug(f"git push --porcelain {remote} {refspec}")
+        return Pushing(self._start(["push", "--porcelain", remote, refspec], self.top, env=env), branch)
+
+    def finish_push(self, pushing: Pushing) -> PushResult:
+        status, out, err = self._finish(pushing.process)
+        return push_outcome(status, str(out), err, pushing.branch)
+
     def push(
         self, commit: str, branch: str, *, force: bool, env: Mapping[str, str], remote: str
     ) -> PushResult:
-        refspec = f"{'+' if force else ''}{commit}:refs/heads/{branch}"
-        status, out, err = self.run("push", "--porcelain", remote, refspec, env=env, check=False)
-        text = f"{out}\n{err}"
-        if status == 0:
-            # --porcelain flags a ref that needed no update with "=".
-            same = any(line.startswith("=\t") for line in str(out).splitlines())
-            return PushResult(True, False, "", up_to_date=same)
-        lowered = text.lower()
-        if any(m in lowered for m in _HOOK_MARKERS):
-            return PushResult(False, False, _explain_hook(text, branch))
-        if any(m in lowered for m in _AUTH_MARKERS):
-            return PushResult(False, False, f"origin refused the credentials ({_auth_line(text)})")
-        if any(m in lowered for m in _STALE_MARKERS):
-            return PushResult(False, True, _last_line(text))
-        return PushResult(False, False, _push_failure(str(out), err) or f"exit status {status}")
+        return self.finish_push(self.start_push(commit, branch, force=force, env=env, remote=remote))
 
     def fetch_branch(self, branch: str, *, env: Mapping[str, str], shallow: bool, remote: str) -> str | None:
         """Fetch origin's `branch`; its tip sha, or None when origin has no such branch."""
@@ -648,6 +656,32 @@ class Git:
     def reset_keep(self, commit: str) -> None:
         """Move the checked-out branch's files to `commit` (after a retry built it elsewhere)."""
         self.run("reset", "-q", "--keep", commit)
+
+
+class Pushing:
+    """A push under way (Git.start_push)."""
+
+    __slots__ = ("branch", "process")
+
+    def __init__(self, process: subprocess.Popen[bytes], branch: str) -> None:
+        self.process, self.branch = process, branch
+
+
+def push_outcome(status: int, out: str, err: str, branch: str) -> PushResult:
+    """What `git push --porcelain` said: landed, the branch moved on (retry), or why it failed."""
+    text = f"{out}\n{err}"
+    if status == 0:
+        # --porcelain flags a ref that needed no update with "=".
+        same = any(line.startswith("=\t") for line in out.splitlines())
+        return PushResult(True, False, "", up_to_date=same)
+    lowered = text.lower()
+    if any(m in lowered for m in _HOOK_MARKERS):
+        return PushResult(False, False, _explain_hook(text, branch))
+    if any(m in lowered for m in _AUTH_MARKERS):
+        return PushResult(False, False, f"origin refused the credentials ({_auth_line(text)})")
+    if any(m in lowered for m in _STALE_MARKERS):
+        return PushResult(False, True, _last_line(text))
+    return PushResult(False, False, _push_failure(out, err) or f"exit status {status}")
 
 
 _REF_FORBIDDEN = set(" ~^:?*[\\") | {chr(c) for c in range(32)} | {chr(127)}

@@ -37,13 +37,18 @@ class Published:
 
 
 class LocalCommit:
-    __slots__ = ("commit", "outputs", "parent", "templates")
+    __slots__ = ("commit", "index", "outputs", "parent", "templates")
 
-    def __init__(self, commit: str, parent: str | None, outputs: list[str], templates: list[str]) -> None:
+    def __init__(
+        self, commit: str, parent: str | None, outputs: list[str], templates: list[str], index: str | None
+    ) -> None:
         self.commit = commit
         self.parent = parent
         self.outputs = outputs  # relative to the repository top
         self.templates = templates  # the templates the first render used, relative to the repository top
+        # The commit's index, waiting in a private file (with index.lock held) until the branch is
+        # checked out; None once it is.
+        self.index = index
 
 
 # From this many changed outputs on, new objects go into one pack (git fast-import) instead of one
@@ -57,13 +62,13 @@ def commit_worktree(
     templates: Mapping[str, bytes],
     changed: int,
     message: str,
-    branch: str,
-) -> tuple[LocalCommit | None, str | None]:
-    """Stage outputs + tracked edits, commit on HEAD, check the branch out. None when nothing changed.
+) -> LocalCommit | None:
+    """Stage outputs + tracked edits and commit on HEAD; None when nothing changed.
 
     `templates` maps each template (relative to the working dir) to the bytes just written to its
-    output. Returns the commit and, when an older local branch of that name had to be set aside,
-    its backup ref.
+    output. Nothing in the checkout has moved when this returns: push_converging checks the branch
+    out while origin receives the push. index.lock is held from here until then, so that no other
+    git process takes the index in between.
     """
     top_outputs = {state.prefix + output_path(t): content for t, content in templates.items()}
     index = git.temp_index(state)
@@ -74,15 +79,35 @@ def commit_worktree(
                 os.unlink(index)
                 index = git.temp_index(state)
             tree = git.stage_worktree(index, list(top_outputs))
-        if tree == git.tree_of(state.head):
-            return None, None
-        commit = git.commit_tree(state, tree, state.head, message)
-        backup = git.adopt(state, branch, commit, index)
-    finally:
-        if os.path.exists(index):
-            os.unlink(index)
+        commit = None
+        if tree != git.tree_of(state.head):
+            commit = git.commit_tree(state, tree, state.head, message)
+            git.lock_index(state)
+    except BaseException:
+        _remove(index)
+        raise
+    if commit is None:
+        _remove(index)
+        return None
     top_templates = [state.prefix + t for t in templates]
-    return LocalCommit(commit, state.head, list(top_outputs), top_templates), backup
+    return LocalCommit(commit, state.head, list(top_outputs), top_templates, index)
+
+
+def _remove(path: str) -> None:
+    if os.path.exists(path):
+        os.unlink(path)
+
+
+def _check_out(git: Git, state: RepoState, local: LocalCommit, branch: str) -> None:
+    """Move `branch`, HEAD and the index to the local commit (the files already match it)."""
+    assert local.index is not None
+    index, local.index = local.index, None
+    try:
+        backup = git.adopt(state, branch, local.commit, index)
+    finally:
+        _remove(index)
+    if backup:
+        log.warn(f"local branch {branch} had other commits; they are kept as {backup}")
 
 
 def push_converging(
@@ -99,6 +124,42 @@ def push_converging(
     force: bool,
     attempts: int,
     sleep: Callable[[float], None] = time.sleep,
+) -> Published:
+    try:
+        return _push_converging(
+            git,
+            state,
+            local,
+            branch=branch,
+            message=message,
+            selector=selector,
+            render=render,
+            auth_env=auth_env,
+            remote=remote,
+            force=force,
+            attempts=attempts,
+            sleep=sleep,
+        )
+    finally:
+        if local.index is not None:  # never checked out: leave the checkout as it was
+            _remove(local.index)
+            git.unlock_index(state)
+
+
+def _push_converging(
+    git: Git,
+    state: RepoState,
+    local: LocalCommit,
+    *,
+    branch: str,
+    message: str,
+    selector: Selector,
+    render: RenderFn,
+    auth_env: Mapping[str, str],
+    remote: str,
+    force: bool,
+    attempts: int,
+    sleep: Callable[[float], None],
 ) -> Published:
     commit = local.commit
     rejected = ""  # why the previous push was refused
@@ -126,7 +187,21 @@ def push_converging(
             commit = rebuilt
             log.debug(f"re-rendered on {tip[:12]}")
         log.debug(f"push {commit[:12]} to origin/{branch} (attempt {attempt}/{attempts})")
-        result = git.push(commit, branch, force=force, env=auth_env, remote=remote)
+        pushing = git.start_push(commit, branch, force=force, env=auth_env, remote=remote)
+        if local.index is not None:
+            # The first attempt: check the branch out here while origin receives it.
+            try:
+                _check_out(git, state, local, branch)
+            except GitError as exc:
+                landed = git.finish_push(pushing).ok  # never leave a push behind
+                outcome = "went through" if landed else "failed too"
+                raise GitError(
+                    f"checking out {branch} here failed ({exc}); the push to origin/{branch} {outcome}"
+                ) from None
+            except BaseException:
+                git.finish_push(pushing)
+                raise
+        result = git.finish_push(pushing)
         if result.ok:
             _move_checkout(git, local.commit, commit)
             if result.up_to_date:
