@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 from bench import measure, scenarios
-from tests.gitserver import GitServer, copy_fixture, make_home
+from tests.gitserver import DEFAULT_TOKEN, GitServer, clone, copy_fixture, make_home
 
 
 def test_help_imports_no_sdk_or_jinja(tmp_path: Path) -> None:
@@ -38,6 +38,35 @@ def test_console_script_imports_the_entry_point_directly() -> None:
     script = Path(measure.TOOL).read_text()
     assert "from updater.cli import main" in script
     assert "importlib.metadata" not in script and "pkg_resources" not in script
+
+
+# What every deploy would pay for at startup, were it imported on the way (docs/benchmarks.md): the
+# SDKs and Jinja2 (no pull request here), and the standard modules the tool's code keeps off its path.
+NOT_ON_A_DEPLOYS_PATH = (
+    *measure.SDKS,
+    measure.JINJA,
+    "git",
+    "dataclasses",
+    "inspect",
+    "typing",
+    "tempfile",
+    "pathlib",
+)
+
+
+def test_a_deploy_without_a_pull_request_imports_nothing_it_does_not_use(
+    git_server: GitServer, tmp_path: Path
+) -> None:
+    url = git_server.create_repo("bench/imports.git", copy_fixture("hello-world", tmp_path / "seed"))
+    home = make_home(tmp_path / "home")
+    checkout = clone(url, tmp_path / "checkout", token=DEFAULT_TOKEN, detached=True, env=home)
+    env = {**home, "GITHUB_TOKEN": DEFAULT_TOKEN}
+    args = scenarios.tool_argv(scenarios.REV, "-create-pull-request=false")
+    bare = {m.module for m in measure.importtime(["-c", "pass"], env=env)}  # .venv's editable finder
+    modules = {m.module for m in measure.importtime([measure.TOOL, *args], cwd=checkout, env=env)} - bare
+    assert "updater.publish" in modules  # it did commit and push: the check below means something
+    assert git_server.rev("bench/imports.git", f"update-to-commit-{scenarios.REV}")
+    assert sorted(modules & set(NOT_ON_A_DEPLOYS_PATH)) == []
 
 
 def test_help_starts_within_a_few_bare_interpreter_starts(tmp_path: Path) -> None:
