@@ -237,7 +237,7 @@ def run_scale(
         "`-git-revision=<i> -substitute=imageDigest=<new> -substitute=revision=<i> -create-pull-request=false`. "
         "Runs go through bench/timed_run.py, which calls `updater.cli.main` as the console script does and "
         "wraps (never replaces) the phase functions to time them; peak RSS from getrusage (the tool's process, "
-        "and its largest git child). *Render + commit* = the whole run minus the push.",
+        "and its largest git child). *Render + commit* = the whole run minus the push (which includes checking the new branch out: it runs while origin receives the push, two git processes and a rename).",
         "",
     ]
     results = []
