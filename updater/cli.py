@@ -72,7 +72,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(opts: flags.Options, argv: list[str], result: Result) -> None:
+    from updater import templates
+
+    # Everything that can be checked is checked before anything is written.
     _check_flags(opts)
+    selector = templates.Selector(templates.check_pattern(opts.filepath))
     workdir = os.getcwd()
     git = state = remote = None
     if not opts.compile_only:
@@ -80,12 +84,9 @@ def run(opts: flags.Options, argv: list[str], result: Result) -> None:
 
         git = Git(workdir)  # git starts looking at the checkout while the modules below load
 
-    from updater import log, render, templates
+    from updater import log, render
     from updater.results import FileResult
 
-    selector = templates.Selector(templates.check_pattern(opts.filepath))
-
-    # Everything that can be checked is checked before anything is written.
     if git is None:
         boundary = _repository_top(workdir) or workdir
     else:
