@@ -171,10 +171,21 @@ def stale_index_lock(w: World) -> None:
 
 
 def branch_name_taken_by_a_directory(w: World) -> None:
-    # refs/heads/update-to-commit-<rev>/ is a directory: git cannot create the branch here, while
-    # origin, which has no such ref, takes the push.
+    # refs/heads/update-to-commit-<rev>/ is a directory: git cannot create the branch here (origin,
+    # which has no such ref, would take the push: it must not get it).
     w.git("branch", f"update-to-commit-{REV}/old", "HEAD")
+
+
+def stale_head_lock(w: World) -> None:
+    (w.cwd / ".git" / "HEAD.lock").write_bytes(b"")
     w.values["head"] = w.git("rev-parse", "HEAD")
+
+
+def pushed_though_head_stayed(w: World, run: Run) -> None:
+    assert f"update-to-commit-{REV}" in w.server.branches(HELLO)
+    assert w.git("rev-parse", f"update-to-commit-{REV}") == w.server.rev(HELLO, f"update-to-commit-{REV}")
+    assert w.git("rev-parse", "HEAD") == w.values["head"]
+    assert (w.cwd / ".git" / "HEAD.lock").exists()  # the user's to remove
 
 
 def local_branch_with_other_commits(w: World) -> None:
@@ -268,12 +279,8 @@ def pushed_before_the_api_failed(w: World, run: Run) -> None:
     assert f"update-to-commit-{REV}" in w.server.branches(HELLO)
 
 
-def pushed_but_not_checked_out(w: World, run: Run) -> None:
-    assert f"update-to-commit-{REV}" in w.server.branches(HELLO)
-    assert w.git("rev-parse", "HEAD") == w.values["head"]  # the checkout stayed where it was
-    assert (
-        run_git("symbolic-ref", "-q", "HEAD", cwd=w.cwd, env=w.env, check=False).returncode == 1
-    )  # detached
+def nothing_pushed_to_the_server(w: World, run: Run) -> None:
+    assert f"update-to-commit-{REV}" not in w.server.branches(HELLO)
 
 
 def nothing_pushed_to_the_local_remote(w: World, run: Run) -> None:
@@ -556,6 +563,16 @@ CASES = [
         "a merge is in progress in this checkout (MERGE_HEAD exists)",
     ),
     Case(
+        "a stale .git/HEAD.lock: the deploy goes out, the checkout stays where it was",
+        then(served, stale_head_lock),
+        OK,
+        0,
+        "",
+        "kept",
+        stderr=f"update-to-commit-{REV} has the commit, but the checkout could not switch to it",
+        verify=pushed_though_head_stayed,
+    ),
+    Case(
         "a stale .git/index.lock",
         then(local, stale_index_lock),
         OK,
@@ -605,15 +622,12 @@ CASES = [
         verify=on_top_of_their_commit,
     ),
     Case(
-        "a local ref in the way of the branch, found while the push is under way",
+        "a local ref in the way of the branch",
         then(served, branch_name_taken_by_a_directory),
         OK,
         1,
-        f"checking out update-to-commit-{REV} here failed (git update-ref failed: fatal: ",
-        "kept",
-        stderr=f"'refs/heads/update-to-commit-{REV}/old' exists; cannot create 'refs/heads/update-to-commit-{REV}'); "
-        f"the push to origin/update-to-commit-{REV} went through",
-        verify=pushed_but_not_checked_out,
+        f"git update-ref failed: fatal: update_ref failed for ref 'refs/heads/update-to-commit-{REV}'",
+        verify=nothing_pushed_to_the_server,
     ),
     # The remote.
     Case(

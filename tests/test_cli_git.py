@@ -561,3 +561,27 @@ def test_merge_without_a_pull_request_warns(tmp_path: Path) -> None:
     )
     assert run.returncode == 0
     assert "-merge-pull-request does nothing" in run.stderr
+
+
+def test_an_interrupt_between_commit_and_push_leaves_the_index_usable(
+    git_server: GitServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # index.lock is held from the commit until HEAD switches during the push; an interrupt (or a closed
+    # stderr) in between must not leave it, nor the private index, behind.
+    from updater import cli, publish
+
+    checkout, env = tekton_checkout(git_server, tmp_path)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(checkout)
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(publish, "push_converging", interrupted)
+    assert cli.main([TOOL, *base_args()]) == 130
+    git_dir = checkout / ".git"
+    assert not (git_dir / "index.lock").exists()
+    assert not list(git_dir.glob("update-gitops-repo.*"))
+    run_git("add", "-A", cwd=checkout, env=env)  # git can take the index again
+    assert f"update-to-commit-{REV}" not in git_server.branches(HELLO)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import stat
+import subprocess
 import threading
 from pathlib import Path
 
@@ -102,14 +104,14 @@ def test_sigterm_during_the_writes_waits_until_every_output_is_complete(
     writes = 0
     real_write_output = render.write_output
 
-    def signalled_during_the_first_write(path: str, content: bytes) -> None:
+    def signalled_during_the_first_write(path: str, content: bytes, *args: object, **kwargs: object) -> None:
         nonlocal writes
         writes += 1
         if writes == 1:
             # A CI runner cancelling the job. The tool is single-threaded, so its main thread is the one
             # a kill reaches; aim there, as pytest-xdist's workers have other threads.
             signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGTERM)
-        real_write_output(path, content)
+        real_write_output(path, content)  # in place, as the other arguments would have it here
 
     old_handler = signal.signal(signal.SIGTERM, on_term)
     try:
@@ -119,3 +121,56 @@ def test_sigterm_during_the_writes_waits_until_every_output_is_complete(
         signal.signal(signal.SIGTERM, old_handler)
     # Delivered once, and only after the last output was complete.
     assert seen_at_signal == [[f"new {n}\n".encode() for n in range(5)]]
+
+
+def test_outputs_that_cannot_be_put_back_are_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    items = [
+        rendered(tmp_path, "a.yaml", b"a: old\n", b"a: new\n"),
+        rendered(tmp_path, "b.yaml", b"b: old\n", b"b: new\n"),
+    ]
+    real_open = os.open
+    read_only = False
+
+    def remounted_read_only_at_b(path: str, flags: int, mode: int = 0o777) -> int:
+        nonlocal read_only
+        read_only = read_only or str(path).endswith("b.yaml")
+        if read_only and flags & (os.O_WRONLY | os.O_RDWR):
+            raise OSError(errno.EROFS, "Read-only file system", str(path))
+        return real_open(path, flags, mode)
+
+    monkeypatch.setattr(render.os, "open", remounted_read_only_at_b)
+    with pytest.raises(TemplateError, match=r"Read-only file system.*could not put back: a\.yaml$"):
+        Workspace(str(tmp_path), str(tmp_path)).write(items)
+    monkeypatch.undo()
+    assert (tmp_path / "b.yaml").read_bytes() == b"b: old\n"
+
+
+@pytest.mark.timeout(20)
+def test_a_fifo_swapped_in_after_rendering_is_replaced_not_waited_on(tmp_path: Path) -> None:
+    out = tmp_path / "deployment.yaml"
+    os.mkfifo(out)  # nobody reads it: opening it for writing would block forever
+    write_output(str(out), b"kind: Deployment\n")
+    assert stat.S_ISREG(out.lstat().st_mode)
+    assert out.read_bytes() == b"kind: Deployment\n"
+
+
+def test_a_bind_mounted_output_is_not_written_through(tmp_path: Path) -> None:
+    # A file mounted over an output (a subPath-mounted ConfigMap in a pipeline's workspace): writing
+    # it in place would change the mount's source outside the repository.
+    outside = tmp_path / "outside.yaml"
+    outside.write_bytes(b"image: outside\n")
+    repo = tmp_path / "repo"
+    out = repo / "app" / "config.yaml"
+    out.parent.mkdir(parents=True)
+    out.write_bytes(b"image: old\n")
+    mounted = subprocess.run(["mount", "--bind", str(outside), str(out)], capture_output=True, check=False)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot bind-mount here (needs root): {mounted.stderr.decode().strip()}")
+    try:
+        with pytest.raises(TemplateError, match="cannot write outputs"):
+            Workspace(str(repo), str(repo)).write(
+                [Rendered("app/config.yaml.tmpl", "app/config.yaml", b"image: new\n", b"image: outside\n")]
+            )
+        assert outside.read_bytes() == b"image: outside\n"
+    finally:
+        subprocess.run(["umount", str(out)], check=True)

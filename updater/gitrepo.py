@@ -190,7 +190,8 @@ class Git:
                 f"{os.path.abspath(self.given)} is not inside a git repository: run in a checkout of "
                 "the GitOps repository (or use -compile-only)"
             )
-        if len(found) < 3 or found[0] == "true":
+        # (An absolute top, too: git before 2.25 printed nothing for --show-toplevel inside .git.)
+        if len(found) < 3 or found[0] == "true" or not os.path.isabs(found[2]):
             raise GitError(
                 f"{self.workdir} is a bare repository: the tool needs a checkout with a working tree"
             )
@@ -339,6 +340,11 @@ class Git:
         if from_tree is None and os.path.exists(real_index):
             with open(real_index, "rb") as src, open(path, "xb") as dst:
                 dst.write(src.read())
+                st = os.fstat(src.fileno())
+            # The copy keeps the index's mtime: git re-reads every entry whose file is not older than
+            # the index file itself ("racily clean"), or a same-size edit made in the tick the index
+            # was written would look unchanged and be left out of the commit.
+            os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
         elif from_tree or state.head:
             self.run("read-tree", from_tree or str(state.head), env={"GIT_INDEX_FILE": path})
         return path
@@ -466,10 +472,10 @@ class Git:
         return str(out).strip()
 
     def lock_index(self, state: RepoState) -> None:
-        """Take index.lock the way git does before the checkout moves (see adopt).
+        """Take index.lock the way git does before the checkout moves (move_branch, switch_to).
 
-        A stale or live index.lock means another git process owns the index, and replacing the
-        index underneath that process would lose one side.
+        A stale or live index.lock means another git process is using the checkout, and replacing
+        the index underneath it would lose one side.
         """
         lock = os.path.join(state.git_dir, "index.lock")
         try:
@@ -484,23 +490,13 @@ class Git:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(os.path.join(state.git_dir, "index.lock"))
 
-    def adopt(self, state: RepoState, branch: str, commit: str, index: str) -> str | None:
-        """Point `branch` at `commit` and check it out: HEAD, and `index` as the checkout's index,
-        without touching the files. The caller holds index.lock (lock_index); it is released here.
+    def move_branch(self, state: RepoState, branch: str, commit: str) -> str | None:
+        """Point `branch` at `commit`, creating it if needed.
 
         An existing local branch whose commits would become unreachable is kept under
         refs/update-gitops-repo/previous/<branch>; that ref name is returned.
         """
-        lock = os.path.join(state.git_dir, "index.lock")
-        try:
-            backup = self._move_branch(state, f"refs/heads/{branch}", branch, commit)
-            os.replace(index, lock)
-            os.replace(lock, os.path.join(state.git_dir, "index"))
-        finally:
-            self.unlock_index(state)
-        return backup
-
-    def _move_branch(self, state: RepoState, ref: str, branch: str, commit: str) -> str | None:
+        ref = f"refs/heads/{branch}"
         backup = None
         # The usual case is a new branch: create it only if it does not exist yet (old value ""), one call.
         message = "update-gitops-repo: commit"
@@ -514,8 +510,18 @@ class Git:
                     backup = BACKUP_PREFIX + branch
                     self.run("update-ref", backup, old)
             self.run("update-ref", "-m", message, ref, commit)
-        self.run("symbolic-ref", "-m", "update-gitops-repo: switch", "HEAD", ref)
         return backup
+
+    def switch_to(self, state: RepoState, branch: str, index: str) -> None:
+        """Check `branch` out without touching the files: HEAD, and `index` as the checkout's index.
+        The caller holds index.lock (lock_index); it is released here."""
+        lock = os.path.join(state.git_dir, "index.lock")
+        try:
+            self.run("symbolic-ref", "-m", "update-gitops-repo: switch", "HEAD", f"refs/heads/{branch}")
+            os.replace(index, lock)
+            os.replace(lock, os.path.join(state.git_dir, "index"))
+        finally:
+            self.unlock_index(state)
 
     # -- talking to origin ----------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ rebasing means two writers of the same file never conflict: the last one wins wi
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 
@@ -18,7 +19,7 @@ from updater.templates import output_path, select
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Iterator, Mapping
 
     from updater.gitrepo import Git, RepoState
     from updater.templates import Selector
@@ -46,8 +47,8 @@ class LocalCommit:
         self.parent = parent
         self.outputs = outputs  # relative to the repository top
         self.templates = templates  # the templates the first render used, relative to the repository top
-        # The commit's index, waiting in a private file (with index.lock held) until the branch is
-        # checked out; None once it is.
+        # The commit's index, waiting in a private file (with index.lock held) until HEAD switches to
+        # the branch; None once it has (or once that was given up: see pending_switch).
         self.index = index
 
 
@@ -62,13 +63,14 @@ def commit_worktree(
     templates: Mapping[str, bytes],
     changed: int,
     message: str,
+    branch: str,
 ) -> LocalCommit | None:
-    """Stage outputs + tracked edits and commit on HEAD; None when nothing changed.
+    """Stage outputs + tracked edits, commit on HEAD and point `branch` at it; None when nothing changed.
 
     `templates` maps each template (relative to the working dir) to the bytes just written to its
-    output. Nothing in the checkout has moved when this returns: push_converging checks the branch
-    out while origin receives the push. index.lock is held from here until then, so that no other
-    git process takes the index in between.
+    output. HEAD and the index follow while origin receives the push (push_converging): index.lock
+    is held from here until then, so that no other git process takes the index in between; run the
+    push inside `pending_switch`, which lets go of both if it never gets that far.
     """
     top_outputs = {state.prefix + output_path(t): content for t, content in templates.items()}
     index = git.temp_index(state)
@@ -79,18 +81,37 @@ def commit_worktree(
                 os.unlink(index)
                 index = git.temp_index(state)
             tree = git.stage_worktree(index, list(top_outputs))
-        commit = None
-        if tree != git.tree_of(state.head):
-            commit = git.commit_tree(state, tree, state.head, message)
-            git.lock_index(state)
+        if tree == git.tree_of(state.head):
+            _remove(index)
+            return None
+        commit = git.commit_tree(state, tree, state.head, message)
+        # Whatever can refuse (a locked index, a ref in the way) refuses here, before anything is pushed.
+        git.lock_index(state)
+        try:
+            backup = git.move_branch(state, branch, commit)
+        except BaseException:
+            git.unlock_index(state)
+            raise
     except BaseException:
         _remove(index)
         raise
-    if commit is None:
-        _remove(index)
-        return None
+    if backup:
+        log.warn(f"local branch {branch} had other commits; they are kept as {backup}")
     top_templates = [state.prefix + t for t in templates]
     return LocalCommit(commit, state.head, list(top_outputs), top_templates, index)
+
+
+@contextlib.contextmanager
+def pending_switch(git: Git, state: RepoState, local: LocalCommit) -> Iterator[None]:
+    """Around the push: if HEAD never switched to the branch (an error, an interrupt), let go of the
+    private index and index.lock, so that the checkout stays usable."""
+    try:
+        yield
+    finally:
+        if local.index is not None:
+            _remove(local.index)
+            local.index = None
+            git.unlock_index(state)
 
 
 def _remove(path: str) -> None:
@@ -98,16 +119,17 @@ def _remove(path: str) -> None:
         os.unlink(path)
 
 
-def _check_out(git: Git, state: RepoState, local: LocalCommit, branch: str) -> None:
-    """Move `branch`, HEAD and the index to the local commit (the files already match it)."""
+def _switch(git: Git, state: RepoState, local: LocalCommit, branch: str) -> None:
+    """HEAD and the index follow the branch (the files already match it). Not being able to is no
+    reason to fail a deploy whose branch is on its way to origin: said, and left at that."""
     assert local.index is not None
     index, local.index = local.index, None
     try:
-        backup = git.adopt(state, branch, local.commit, index)
+        git.switch_to(state, branch, index)
+    except (GitError, OSError) as exc:
+        log.warn(f"{branch} has the commit, but the checkout could not switch to it ({exc})")
     finally:
         _remove(index)
-    if backup:
-        log.warn(f"local branch {branch} had other commits; they are kept as {backup}")
 
 
 def push_converging(
@@ -124,42 +146,6 @@ def push_converging(
     force: bool,
     attempts: int,
     sleep: Callable[[float], None] = time.sleep,
-) -> Published:
-    try:
-        return _push_converging(
-            git,
-            state,
-            local,
-            branch=branch,
-            message=message,
-            selector=selector,
-            render=render,
-            auth_env=auth_env,
-            remote=remote,
-            force=force,
-            attempts=attempts,
-            sleep=sleep,
-        )
-    finally:
-        if local.index is not None:  # never checked out: leave the checkout as it was
-            _remove(local.index)
-            git.unlock_index(state)
-
-
-def _push_converging(
-    git: Git,
-    state: RepoState,
-    local: LocalCommit,
-    *,
-    branch: str,
-    message: str,
-    selector: Selector,
-    render: RenderFn,
-    auth_env: Mapping[str, str],
-    remote: str,
-    force: bool,
-    attempts: int,
-    sleep: Callable[[float], None],
 ) -> Published:
     commit = local.commit
     rejected = ""  # why the previous push was refused
@@ -189,17 +175,11 @@ def _push_converging(
         log.debug(f"push {commit[:12]} to origin/{branch} (attempt {attempt}/{attempts})")
         pushing = git.start_push(commit, branch, force=force, env=auth_env, remote=remote)
         if local.index is not None:
-            # The first attempt: check the branch out here while origin receives it.
+            # The first attempt: HEAD and the index follow the branch while origin receives the push.
             try:
-                _check_out(git, state, local, branch)
-            except GitError as exc:
-                landed = git.finish_push(pushing).ok  # never leave a push behind
-                outcome = "went through" if landed else "failed too"
-                raise GitError(
-                    f"checking out {branch} here failed ({exc}); the push to origin/{branch} {outcome}"
-                ) from None
+                _switch(git, state, local, branch)
             except BaseException:
-                git.finish_push(pushing)
+                git.finish_push(pushing)  # never leave a push behind
                 raise
         result = git.finish_push(pushing)
         if result.ok:

@@ -188,66 +188,111 @@ class Workspace:
             raise TemplateError(f"{rel}: cannot read the existing output ({exc.strerror})") from None
 
     def write(self, files: Sequence[Rendered]) -> None:
-        """Write the changed outputs; on any failure put back what was there and re-raise.
+        """Write the changed outputs; on any failure put back what was there and raise.
 
-        SIGINT and SIGTERM wait until every output is written: an interrupted run leaves each output
-        either as it was or complete, never torn (see write_output).
+        SIGINT and SIGTERM wait until every output is written, so an interrupt leaves each output
+        either as it was or complete (see write_output for what only SIGKILL can still tear).
         """
         done: list[Rendered] = []
+        mounts = _mount_points_under(self.boundary)
         held = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD_SIGNALS)
         try:
             for item in files:
                 if item.changed:
-                    done.append(item)  # before the write: a failure halfway is undone too
-                    write_output(os.path.join(self.workdir, item.output), item.content)
+                    path = os.path.join(self.workdir, item.output)
+                    in_place = not mounts or self._realpath(path) not in mounts
+                    write_output(path, item.content, item.previous, in_place=in_place)
+                    done.append(item)
         except OSError as exc:
-            self.restore(done)
-            raise TemplateError(
-                f"cannot write outputs ({exc.strerror}: {exc.filename}); nothing was changed"
-            ) from None
+            left = self.restore(done)
+            outcome = "nothing was changed" if not left else f"could not put back: {', '.join(left)}"
+            raise TemplateError(f"cannot write outputs ({exc.strerror}: {exc.filename}); {outcome}") from None
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
-    def restore(self, files: Sequence[Rendered]) -> None:
-        """Undo `write`: previous bytes back, created files removed."""
+    def restore(self, files: Sequence[Rendered]) -> list[str]:
+        """Undo `write`: previous bytes back, created files removed. Returns the outputs that could
+        not be put back (each is tried)."""
+        left = []
         for item in files:
             if not item.changed:
                 continue
             path = os.path.join(self.workdir, item.output)
-            if item.previous is None:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(path)
-            else:
-                write_output(path, item.previous)
+            try:
+                if item.previous is None:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(path)
+                else:
+                    write_output(path, item.previous)
+            except OSError:
+                left.append(item.output)
+        return left
 
 
 _HELD_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 OUTPUT_MODE = 0o644
 
 
-def write_output(path: str, content: bytes) -> None:
+def write_output(path: str, content: bytes, previous: bytes | None = None, *, in_place: bool = True) -> None:
     """Write an output as a regular file with mode 0644.
 
-    An existing output that is a plain file (one link, ours to chmod) is overwritten in place: one
-    write and a truncate. Replacing it through a temporary file and a rename would cost a new inode
-    per output, 3-30x the time on ext4 (docs/benchmarks.md), for 10,000 outputs seconds of a deploy.
-    Anything else (a new output, a hard link that must not be written through, a file we may not
-    chmod) goes through a temporary file and a rename, so it appears complete or not at all.
+    An existing output that is a plain file (one link, ours to chmod, not a mount point) is
+    overwritten in place: one write and a truncate. Replacing it through a temporary file and a
+    rename costs a new inode per output, 2-7 s for 10,000 outputs on ext4 (docs/benchmarks.md).
+    If that write fails halfway (a full disk), `previous` is written back. Anything else (a new
+    output, a hard link or a bind mount that must not be written through, a file we may not chmod)
+    goes through a temporary file and a rename, so it appears complete or not at all. Only SIGKILL
+    or a crash of the machine in the middle of an in-place write can leave a torn output, which the
+    next run writes again.
     """
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
-        fd = -1  # missing, or not writable in place: the rename below settles it
+    fd = -1
+    # Missing, or not writable in place: the rename below settles it. O_NONBLOCK: a fifo swapped in
+    # since the output was read must not hang the run (SIGINT and SIGTERM are held meanwhile).
+    with contextlib.suppress(OSError):
+        if in_place:
+            fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     if fd >= 0:
         try:
             st = os.fstat(fd)
             if stat.S_ISREG(st.st_mode) and st.st_nlink == 1 and _chmod_to_output_mode(fd, st.st_mode):
-                _write_all(fd, content)
-                os.ftruncate(fd, len(content))
+                _overwrite(fd, content, previous)
                 return
         finally:
             os.close(fd)
     _replace(path, content)
+
+
+def _overwrite(fd: int, content: bytes, previous: bytes | None) -> None:
+    try:
+        _write_all(fd, content)
+        os.ftruncate(fd, len(content))
+    except OSError:
+        if previous is not None:
+            with contextlib.suppress(OSError):  # the bytes it had fit where they were
+                _write_all(fd, previous)
+                os.ftruncate(fd, len(previous))
+        raise
+
+
+def _mount_points_under(top: str) -> frozenset[str]:
+    """What is mounted inside `top` (a bind-mounted ConfigMap, say): writing such a file in place
+    would write through to the mount's source. From /proc/self/mountinfo; elsewhere none known."""
+    try:
+        with open("/proc/self/mountinfo", "rb") as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return frozenset()
+    inside = top.rstrip(os.sep) + os.sep
+    points = set()
+    for line in lines:
+        fields = line.split(b" ")
+        if len(fields) > 4:
+            # Spaces, tabs, newlines and backslashes in the path are octal escapes (\040 ...).
+            raw = re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m[1], 8)]), fields[4])
+            point = os.fsdecode(raw)
+            if point.startswith(inside):
+                points.add(point)
+    return frozenset(points)
 
 
 def _chmod_to_output_mode(fd: int, mode: int) -> bool:
