@@ -181,9 +181,14 @@ def stale_head_lock(w: World) -> None:
     w.values["head"] = w.git("rev-parse", "HEAD")
 
 
-def pushed_though_head_stayed(w: World, run: Run) -> None:
-    assert f"update-to-commit-{REV}" in w.server.branches(HELLO)
-    assert w.git("rev-parse", f"update-to-commit-{REV}") == w.server.rev(HELLO, f"update-to-commit-{REV}")
+def main_put_back(w: World, run: Run) -> None:
+    assert w.git("rev-parse", "main") == w.values["head"]
+    assert w.git("status", "--porcelain") == "?? scratch/"  # outputs put back, nothing staged
+    nothing_pushed_to_the_local_remote(w, run)
+
+
+def nothing_pushed_and_head_lock_kept(w: World, run: Run) -> None:
+    assert f"update-to-commit-{REV}" not in w.server.branches(HELLO)
     assert w.git("rev-parse", "HEAD") == w.values["head"]
     assert (w.cwd / ".git" / "HEAD.lock").exists()  # the user's to remove
 
@@ -563,14 +568,20 @@ CASES = [
         "a merge is in progress in this checkout (MERGE_HEAD exists)",
     ),
     Case(
-        "a stale .git/HEAD.lock: the deploy goes out, the checkout stays where it was",
+        "a stale .git/HEAD.lock with -branch the checked-out branch",
+        then(local, stale_head_lock),
+        (*OK, "-branch=main"),
+        1,
+        "git update-ref failed: fatal: update_ref failed for ref 'refs/heads/main': cannot lock ref 'HEAD'",
+        verify=main_put_back,
+    ),
+    Case(
+        "a stale .git/HEAD.lock",
         then(served, stale_head_lock),
         OK,
-        0,
-        "",
-        "kept",
-        stderr=f"update-to-commit-{REV} has the commit, but the checkout could not switch to it",
-        verify=pushed_though_head_stayed,
+        1,
+        "git symbolic-ref failed: error: Unable to create",
+        verify=nothing_pushed_and_head_lock_kept,
     ),
     Case(
         "a stale .git/index.lock",

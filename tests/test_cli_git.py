@@ -566,8 +566,8 @@ def test_merge_without_a_pull_request_warns(tmp_path: Path) -> None:
 def test_an_interrupt_between_commit_and_push_leaves_the_index_usable(
     git_server: GitServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # index.lock is held from the commit until HEAD switches during the push; an interrupt (or a closed
-    # stderr) in between must not leave it, nor the private index, behind.
+    # An interrupt (or a closed stderr) once the commit exists must leave neither index.lock nor the
+    # private index behind: git must be able to take the index again.
     from updater import cli, publish
 
     checkout, env = tekton_checkout(git_server, tmp_path)
@@ -584,4 +584,45 @@ def test_an_interrupt_between_commit_and_push_leaves_the_index_usable(
     assert not (git_dir / "index.lock").exists()
     assert not list(git_dir.glob("update-gitops-repo.*"))
     run_git("add", "-A", cwd=checkout, env=env)  # git can take the index again
+    assert f"update-to-commit-{REV}" not in git_server.branches(HELLO)
+
+
+@pytest.mark.parametrize("on_branch", [False, True], ids=["detached", "-branch=the checked-out branch"])
+def test_a_checkout_that_fails_halfway_puts_the_branch_and_head_back(
+    git_server: GitServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, on_branch: bool
+) -> None:
+    from updater import cli, gitrepo
+
+    checkout, env = tekton_checkout(git_server, tmp_path)
+    before = run_git("rev-parse", "HEAD", cwd=checkout, env=env).stdout.decode().strip()
+    args = base_args()
+    if on_branch:
+        run_git("checkout", "-q", "-b", "release", cwd=checkout, env=env)
+        args.append("-branch=release")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(checkout)
+    real_replace = os.replace
+
+    def index_cannot_be_installed(src: str, dst: str) -> None:
+        if str(dst).endswith("index.lock"):
+            raise OSError(5, "Input/output error", str(dst))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(gitrepo.os, "replace", index_cannot_be_installed)
+    assert cli.main([TOOL, *args]) == 1
+    monkeypatch.undo()
+
+    def git(*a: str) -> str:
+        return run_git(*a, cwd=checkout, env=env, check=False).stdout.decode().strip()
+
+    assert git("rev-parse", "HEAD") == before
+    if on_branch:
+        assert git("symbolic-ref", "--short", "HEAD") == "release"
+    else:
+        assert git("symbolic-ref", "-q", "HEAD") == ""  # still detached
+        assert git("branch", "--list", f"update-to-commit-{REV}") == ""
+    assert git("status", "--porcelain") == ""  # outputs put back, index as it was
+    assert not (checkout / ".git" / "index.lock").exists()
+    assert not list((checkout / ".git").glob("update-gitops-repo.*"))
     assert f"update-to-commit-{REV}" not in git_server.branches(HELLO)

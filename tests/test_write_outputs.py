@@ -174,3 +174,26 @@ def test_a_bind_mounted_output_is_not_written_through(tmp_path: Path) -> None:
         assert outside.read_bytes() == b"image: outside\n"
     finally:
         subprocess.run(["umount", str(out)], check=True)
+
+
+def test_a_torn_output_that_cannot_be_undone_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    items = [rendered(tmp_path, "torn.yaml", b"image: old-and-long\n", b"kind: new\n")]
+    real_pwrite = os.pwrite
+    broken = False
+
+    def device_fails_halfway(fd: int, data: bytes | memoryview, offset: int) -> int:
+        nonlocal broken
+        if not broken:
+            broken = True
+            real_pwrite(fd, bytes(data)[:4], offset)
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(render.os, "pwrite", device_fails_halfway)
+    with pytest.raises(TemplateError) as raised:
+        Workspace(str(tmp_path), str(tmp_path)).write(items)
+    assert (
+        str(raised.value)
+        == "cannot write outputs (Input/output error: torn.yaml); could not put back: torn.yaml"
+    )

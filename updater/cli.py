@@ -152,31 +152,26 @@ def run(opts: flags.Options, argv: list[str], result: Result) -> None:
         log.info("nothing changed: the outputs already match the repository; no commit, no push")
         return
 
-    # Push, converging with whoever else pushes to the branch; HEAD switches to the branch meanwhile.
-    with publish.pending_switch(git, state, local):
-        result.changed, result.branch, result.commit, result.operation = (
-            True,
-            branch,
-            local.commit,
-            "committed",
+    result.changed, result.branch, result.commit, result.operation = True, branch, local.commit, "committed"
+    log.info(f"committed {local.commit[:12]} on {branch}: {message.splitlines()[0]}")
+
+    # Push, converging with whoever else pushes to the branch.
+    try:
+        published = publish.push_converging(
+            git,
+            state,
+            local,
+            branch=branch,
+            message=message,
+            selector=selector,
+            render=rerender,
+            auth_env=remote.auth_env,
+            remote=remote.target,
+            force=opts.force_push,
+            attempts=opts.push_attempts,
         )
-        log.info(f"committed {local.commit[:12]} on {branch}: {message.splitlines()[0]}")
-        try:
-            published = publish.push_converging(
-                git,
-                state,
-                local,
-                branch=branch,
-                message=message,
-                selector=selector,
-                render=rerender,
-                auth_env=remote.auth_env,
-                remote=remote.target,
-                force=opts.force_push,
-                attempts=opts.push_attempts,
-            )
-        except GitError as exc:
-            raise _with_tls_hint(exc, remote) from None
+    except GitError as exc:
+        raise _with_tls_hint(exc, remote) from None
     result.commit, result.pushed, result.operation = published.commit, published.pushed, "pushed"
     if published.pushed:
         log.info(f"pushed {published.commit[:12]} to origin/{branch}")

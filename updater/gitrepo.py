@@ -215,7 +215,7 @@ class Git:
         log.debug("git " + " ".join(args))
         status, out, err_text = self._execute(list(args), self.top, env=env, stdin=stdin, raw=raw)
         if check and status != 0:
-            raise GitError(redact(f"git {args[0]} failed: {_last_line(err_text) or f'exit status {status}'}"))
+            raise GitError(redact(f"git {args[0]} failed: {_reason(err_text) or f'exit status {status}'}"))
         return int(status), out, err_text
 
     @classmethod
@@ -471,12 +471,15 @@ class Git:
             raise GitError(redact(f"git could not create the commit: {_last_line(err)}{hint}"))
         return str(out).strip()
 
-    def lock_index(self, state: RepoState) -> None:
-        """Take index.lock the way git does before the checkout moves (move_branch, switch_to).
+    def adopt(self, state: RepoState, branch: str, commit: str, index: str) -> str | None:
+        """Point `branch` at `commit` and check it out: HEAD, and `index` as the checkout's index,
+        without touching the files. All of it or, as far as git lets us, none of it.
 
-        A stale or live index.lock means another git process is using the checkout, and replacing
-        the index underneath it would lose one side.
+        An existing local branch whose commits would become unreachable is kept under
+        refs/update-gitops-repo/previous/<branch>; that ref name is returned.
         """
+        # Take index.lock the way git does before anything moves: a stale or live one means another
+        # git process is using the checkout, and replacing the index underneath it loses one side.
         lock = os.path.join(state.git_dir, "index.lock")
         try:
             os.close(os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
@@ -485,64 +488,59 @@ class Git:
                 f"{lock} exists: another git process is using this checkout, or one crashed; "
                 "remove the file if no git process is running, then run the tool again"
             ) from None
-
-    def unlock_index(self, state: RepoState) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(os.path.join(state.git_dir, "index.lock"))
-
-    def move_branch(self, state: RepoState, branch: str, commit: str) -> str | None:
-        """Point `branch` at `commit`, creating it if needed.
-
-        An existing local branch whose commits would become unreachable is kept under
-        refs/update-gitops-repo/previous/<branch>; that ref name is returned.
-        """
+        locked = True
         ref = f"refs/heads/{branch}"
-        backup = None
-        # The usual case is a new branch: create it only if it does not exist yet (old value ""), one call.
-        message = "update-gitops-repo: commit"
-        created, _, _ = self.run("update-ref", "-m", message, ref, commit, "", check=False)
-        if created != 0:
-            status, old, _ = self.run("rev-parse", "-q", "--verify", f"{ref}^{{commit}}", check=False)
-            old = old.strip() if status == 0 else ""
-            if old and old != state.head:
-                merged, _, _ = self.run("merge-base", "--is-ancestor", old, commit, check=False)
-                if merged != 0:
-                    backup = BACKUP_PREFIX + branch
-                    self.run("update-ref", backup, old)
-            self.run("update-ref", "-m", message, ref, commit)
+        moved_from: str | None = None  # the branch's old commit ("" = it did not exist) once moved
+        switched = False
+        try:
+            moved_from, backup = self._move_branch(state, ref, branch, commit)
+            self.run("symbolic-ref", "-m", "update-gitops-repo: switch", "HEAD", ref)
+            switched = True
+            os.replace(index, lock)
+            os.replace(lock, os.path.join(state.git_dir, "index"))  # this releases the lock
+            locked = False
+        except BaseException:
+            # Put back what moved (best effort): HEAD may even be on the branch (-branch=<current>).
+            if switched and state.branch:
+                self.run("symbolic-ref", "HEAD", f"refs/heads/{state.branch}", check=False)
+            elif switched and state.head:
+                self.run("update-ref", "--no-deref", "HEAD", state.head, check=False)
+            if moved_from is not None:
+                back = ["-d", ref, commit] if moved_from == "" else [ref, moved_from, commit]
+                self.run("update-ref", *back, check=False)
+            raise
+        finally:
+            if locked:  # ours: never remove a lock another process took after the rename
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(lock)
         return backup
 
-    def switch_to(self, state: RepoState, branch: str, index: str) -> None:
-        """Check `branch` out without touching the files: HEAD, and `index` as the checkout's index.
-        The caller holds index.lock (lock_index); it is released here."""
-        lock = os.path.join(state.git_dir, "index.lock")
-        try:
-            self.run("symbolic-ref", "-m", "update-gitops-repo: switch", "HEAD", f"refs/heads/{branch}")
-            os.replace(index, lock)
-            os.replace(lock, os.path.join(state.git_dir, "index"))
-        finally:
-            self.unlock_index(state)
+    def _move_branch(self, state: RepoState, ref: str, branch: str, commit: str) -> tuple[str, str | None]:
+        """Point `ref` at `commit`; returns its old commit ("" if it was created) and the backup ref."""
+        message = "update-gitops-repo: commit"
+        # The usual case is a new branch: create it only if it does not exist yet (old value ""), one call.
+        created, _, _ = self.run("update-ref", "-m", message, ref, commit, "", check=False)
+        if created == 0:
+            return "", None
+        backup = None
+        status, old, _ = self.run("rev-parse", "-q", "--verify", f"{ref}^{{commit}}", check=False)
+        old = old.strip() if status == 0 else ""
+        if old and old != state.head:
+            merged, _, _ = self.run("merge-base", "--is-ancestor", old, commit, check=False)
+            if merged != 0:
+                backup = BACKUP_PREFIX + branch
+                self.run("update-ref", backup, old)
+        self.run("update-ref", "-m", message, ref, commit, old)  # old: nobody moved it meanwhile
+        return old, backup
 
     # -- talking to origin ----------------------------------------------------------------------
-
-    def start_push(
-        self, commit: str, branch: str, *, force: bool, env: Mapping[str, str], remote: str
-    ) -> Pushing:
-        """Start pushing `commit` to origin's `branch`; finish_push waits for the outcome. (The
-        checkout moves to the branch meanwhile: every deploy waits for the push anyway.)"""
-        self._settle()
-        refspec = f"{'+' if force else ''}{commit}:refs/heads/{branch}"
-        log.debug(f"git push --porcelain {remote} {refspec}")
-        return Pushing(self._start(["push", "--porcelain", remote, refspec], self.top, env=env), branch)
-
-    def finish_push(self, pushing: Pushing) -> PushResult:
-        status, out, err = self._finish(pushing.process)
-        return push_outcome(status, str(out), err, pushing.branch)
 
     def push(
         self, commit: str, branch: str, *, force: bool, env: Mapping[str, str], remote: str
     ) -> PushResult:
-        return self.finish_push(self.start_push(commit, branch, force=force, env=env, remote=remote))
+        refspec = f"{'+' if force else ''}{commit}:refs/heads/{branch}"
+        status, out, err = self.run("push", "--porcelain", remote, refspec, env=env, check=False)
+        return push_outcome(status, str(out), err, branch)
 
     def fetch_branch(self, branch: str, *, env: Mapping[str, str], shallow: bool, remote: str) -> str | None:
         """Fetch origin's `branch`; its tip sha, or None when origin has no such branch."""
@@ -664,15 +662,6 @@ class Git:
         self.run("reset", "-q", "--keep", commit)
 
 
-class Pushing:
-    """A push under way (Git.start_push)."""
-
-    __slots__ = ("branch", "process")
-
-    def __init__(self, process: subprocess.Popen[bytes], branch: str) -> None:
-        self.process, self.branch = process, branch
-
-
 def push_outcome(status: int, out: str, err: str, branch: str) -> PushResult:
     """What `git push --porcelain` said: landed, the branch moved on (retry), or why it failed."""
     text = f"{out}\n{err}"
@@ -733,6 +722,14 @@ def _refuse_unfinished_operation(git_dir: str) -> None:
                 f"{what} is in progress in this checkout ({name} exists): finish or abort it first, "
                 "then run the tool again"
             )
+
+
+def _reason(err: str) -> str:
+    """git's own error line; its last line is often advice ("remove the file manually to continue")."""
+    for line in err.splitlines():
+        if line.startswith(("fatal:", "error:")):
+            return redact(line.strip())
+    return _last_line(err)
 
 
 def _last_line(text: str) -> str:

@@ -19,7 +19,7 @@ from updater.templates import output_path, select
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping
+    from collections.abc import Callable, Mapping
 
     from updater.gitrepo import Git, RepoState
     from updater.templates import Selector
@@ -38,18 +38,13 @@ class Published:
 
 
 class LocalCommit:
-    __slots__ = ("commit", "index", "outputs", "parent", "templates")
+    __slots__ = ("commit", "outputs", "parent", "templates")
 
-    def __init__(
-        self, commit: str, parent: str | None, outputs: list[str], templates: list[str], index: str | None
-    ) -> None:
+    def __init__(self, commit: str, parent: str | None, outputs: list[str], templates: list[str]) -> None:
         self.commit = commit
         self.parent = parent
         self.outputs = outputs  # relative to the repository top
         self.templates = templates  # the templates the first render used, relative to the repository top
-        # The commit's index, waiting in a private file (with index.lock held) until HEAD switches to
-        # the branch; None once it has (or once that was given up: see pending_switch).
-        self.index = index
 
 
 # From this many changed outputs on, new objects go into one pack (git fast-import) instead of one
@@ -65,12 +60,11 @@ def commit_worktree(
     message: str,
     branch: str,
 ) -> LocalCommit | None:
-    """Stage outputs + tracked edits, commit on HEAD and point `branch` at it; None when nothing changed.
+    """Stage outputs + tracked edits, commit on HEAD, check the branch out. None when nothing changed.
 
     `templates` maps each template (relative to the working dir) to the bytes just written to its
-    output. HEAD and the index follow while origin receives the push (push_converging): index.lock
-    is held from here until then, so that no other git process takes the index in between; run the
-    push inside `pending_switch`, which lets go of both if it never gets that far.
+    output. Until the commit exists nothing in the checkout moves; then the branch, HEAD and the
+    index move together (Git.adopt), before anything is pushed.
     """
     top_outputs = {state.prefix + output_path(t): content for t, content in templates.items()}
     index = git.temp_index(state)
@@ -82,54 +76,16 @@ def commit_worktree(
                 index = git.temp_index(state)
             tree = git.stage_worktree(index, list(top_outputs))
         if tree == git.tree_of(state.head):
-            _remove(index)
             return None
         commit = git.commit_tree(state, tree, state.head, message)
-        # Whatever can refuse (a locked index, a ref in the way) refuses here, before anything is pushed.
-        git.lock_index(state)
-        try:
-            backup = git.move_branch(state, branch, commit)
-        except BaseException:
-            git.unlock_index(state)
-            raise
-    except BaseException:
-        _remove(index)
-        raise
+        backup = git.adopt(state, branch, commit, index)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(index)  # gone already when adopt made it the checkout's index
     if backup:
         log.warn(f"local branch {branch} had other commits; they are kept as {backup}")
     top_templates = [state.prefix + t for t in templates]
-    return LocalCommit(commit, state.head, list(top_outputs), top_templates, index)
-
-
-@contextlib.contextmanager
-def pending_switch(git: Git, state: RepoState, local: LocalCommit) -> Iterator[None]:
-    """Around the push: if HEAD never switched to the branch (an error, an interrupt), let go of the
-    private index and index.lock, so that the checkout stays usable."""
-    try:
-        yield
-    finally:
-        if local.index is not None:
-            _remove(local.index)
-            local.index = None
-            git.unlock_index(state)
-
-
-def _remove(path: str) -> None:
-    if os.path.exists(path):
-        os.unlink(path)
-
-
-def _switch(git: Git, state: RepoState, local: LocalCommit, branch: str) -> None:
-    """HEAD and the index follow the branch (the files already match it). Not being able to is no
-    reason to fail a deploy whose branch is on its way to origin: said, and left at that."""
-    assert local.index is not None
-    index, local.index = local.index, None
-    try:
-        git.switch_to(state, branch, index)
-    except (GitError, OSError) as exc:
-        log.warn(f"{branch} has the commit, but the checkout could not switch to it ({exc})")
-    finally:
-        _remove(index)
+    return LocalCommit(commit, state.head, list(top_outputs), top_templates)
 
 
 def push_converging(
@@ -173,15 +129,7 @@ def push_converging(
             commit = rebuilt
             log.debug(f"re-rendered on {tip[:12]}")
         log.debug(f"push {commit[:12]} to origin/{branch} (attempt {attempt}/{attempts})")
-        pushing = git.start_push(commit, branch, force=force, env=auth_env, remote=remote)
-        if local.index is not None:
-            # The first attempt: HEAD and the index follow the branch while origin receives the push.
-            try:
-                _switch(git, state, local, branch)
-            except BaseException:
-                git.finish_push(pushing)  # never leave a push behind
-                raise
-        result = git.finish_push(pushing)
+        result = git.push(commit, branch, force=force, env=auth_env, remote=remote)
         if result.ok:
             _move_checkout(git, local.commit, commit)
             if result.up_to_date:

@@ -201,12 +201,17 @@ class Workspace:
                 if item.changed:
                     path = os.path.join(self.workdir, item.output)
                     in_place = not mounts or self._realpath(path) not in mounts
-                    write_output(path, item.content, item.previous, in_place=in_place)
+                    try:
+                        write_output(path, item.content, item.previous, in_place=in_place)
+                    except OSError as exc:
+                        left = self.restore(done)
+                        if not _holds(path, item.previous):  # its own undo failed too
+                            left.append(item.output)
+                        outcome = f"could not put back: {', '.join(left)}" if left else "nothing was changed"
+                        raise TemplateError(
+                            f"cannot write outputs ({exc.strerror}: {item.output}); {outcome}"
+                        ) from None
                     done.append(item)
-        except OSError as exc:
-            left = self.restore(done)
-            outcome = "nothing was changed" if not left else f"could not put back: {', '.join(left)}"
-            raise TemplateError(f"cannot write outputs ({exc.strerror}: {exc.filename}); {outcome}") from None
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
@@ -227,6 +232,17 @@ class Workspace:
             except OSError:
                 left.append(item.output)
         return left
+
+
+def _holds(path: str, content: bytes | None) -> bool:
+    """Whether `path` holds `content` (None: does not exist)."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read() == content
+    except FileNotFoundError:
+        return content is None
+    except OSError:
+        return False
 
 
 _HELD_SIGNALS = {signal.SIGINT, signal.SIGTERM}
