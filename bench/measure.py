@@ -136,8 +136,8 @@ def regular_install(dest: Path) -> Install:
     tool = dest / "bin" / "update-gitops-repo"
     # What pip generates for the console script.
     tool.write_text(
-        f"#!{python}\nimport sys\nfrom updater.cli import main\nif __name__ == '__main__':\n"
-        "    sys.argv[0] = sys.argv[0].removesuffix('.exe')\n    sys.exit(main())\n"
+        f"#!{python}\nimport sys\nfrom updater.cli import console\nif __name__ == '__main__':\n"
+        "    sys.argv[0] = sys.argv[0].removesuffix('.exe')\n    sys.exit(console())\n"
     )
     tool.chmod(0o755)
     return Install("regular install", str(python), str(tool))

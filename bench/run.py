@@ -235,7 +235,7 @@ def run_scale(
         "committed on main, origin a bare clone over file://, HEAD detached (setup, not timed). Each run passes "
         "a new digest, so every output changes (the worst case), and commits on a new branch: "
         "`-git-revision=<i> -substitute=imageDigest=<new> -substitute=revision=<i> -create-pull-request=false`. "
-        "Runs go through bench/timed_run.py, which calls `updater.cli.main` as the console script does and "
+        "Runs go through bench/timed_run.py, which calls `updater.cli.main` as the console script's `console()` does and "
         "wraps (never replaces) the phase functions to time them; peak RSS from getrusage (the tool's process, "
         "and its largest git child). *Render + commit* = the whole run minus the push (which includes checking the new branch out: it runs while origin receives the push, two git processes and a rename).",
         "",

@@ -36,7 +36,7 @@ def test_compile_only_imports_no_sdk(tmp_path: Path) -> None:
 
 def test_console_script_imports_the_entry_point_directly() -> None:
     script = Path(measure.TOOL).read_text()
-    assert "from updater.cli import main" in script
+    assert "from updater.cli import console" in script
     assert "importlib.metadata" not in script and "pkg_resources" not in script
 
 

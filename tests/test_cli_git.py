@@ -626,3 +626,23 @@ def test_a_checkout_that_fails_halfway_puts_the_branch_and_head_back(
     assert not (checkout / ".git" / "index.lock").exists()
     assert not list((checkout / ".git").glob("update-gitops-repo.*"))
     assert f"update-to-commit-{REV}" not in git_server.branches(HELLO)
+
+
+def test_tracked_files_the_user_deleted_or_edited_are_committed_with_the_outputs(
+    git_server: GitServer, tmp_path: Path
+) -> None:
+    # What `git add -u` would stage: edits and deletions of tracked files, nothing untracked.
+    checkout, env = tekton_checkout(git_server, tmp_path)
+    (checkout / "README.md").unlink()
+    (checkout / "application.yaml.tmpl").write_bytes(
+        (checkout / "application.yaml.tmpl").read_bytes() + b"# edited by the pipeline\n"
+    )
+    (checkout / "notes.txt").write_text("untracked\n")
+    run = run_tool(base_args(), checkout, env)
+    assert run.returncode == 0, run.stderr
+    branch = f"update-to-commit-{REV}"
+    files = git_server.git(HELLO, "ls-tree", "--name-only", branch).split()
+    assert "README.md" not in files and "notes.txt" not in files
+    assert git_server.read(HELLO, "application.yaml.tmpl", ref=branch).endswith(b"# edited by the pipeline\n")
+    assert git_server.read(HELLO, "application.yaml", ref=branch).endswith(b"# edited by the pipeline\n")
+    assert run_git("status", "--porcelain", cwd=checkout, env=env).stdout == b"?? notes.txt\n"

@@ -18,11 +18,11 @@ import urllib.parse
 
 from updater import redact
 from updater.errors import UsageError
+from updater.gitrepo import config_env
 
 # No dataclasses, typing or pathlib at run time: every deploy pays for their import (docs/benchmarks.md).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
     from typing import Literal
 
     from updater.remote import Origin
@@ -147,21 +147,6 @@ def git_credential_fill(origin: Origin) -> Credential | None:
     username = fields.get("username") or None
     redact.register(secret, username)
     return Credential(secret, username, "token", "git credential helper")
-
-
-def config_env(settings: Mapping[str, str], base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """git config passed as GIT_CONFIG_COUNT/KEY/VALUE: never on argv, never on disk.
-
-    Appends to any GIT_CONFIG_* entries already present in `base`.
-    """
-    source: Mapping[str, str] = os.environ if base is None else base
-    start = int(source.get("GIT_CONFIG_COUNT", "0") or 0)
-    env: dict[str, str] = {}
-    for offset, (key, value) in enumerate(settings.items()):
-        env[f"GIT_CONFIG_KEY_{start + offset}"] = key
-        env[f"GIT_CONFIG_VALUE_{start + offset}"] = value
-    env["GIT_CONFIG_COUNT"] = str(start + len(settings))
-    return env
 
 
 def find_credential(origin: Origin, provider: str, token_file: str | None = None) -> Credential | None:

@@ -18,7 +18,6 @@ import stat
 import subprocess
 
 from updater import log
-from updater.credentials import config_env
 from updater.errors import GitError
 from updater.redact import redact
 
@@ -44,22 +43,37 @@ BACKUP_PREFIX = "refs/update-gitops-repo/previous/"
 SCRATCH_REF = f"refs/update-gitops-repo/scratch-{os.getpid()}-{os.urandom(4).hex()}"
 
 
-def _trust_every_checkout() -> None:
-    """A mounted checkout owned by another uid (docker run, OpenShift) must just work.
+def config_env(settings: Mapping[str, str], base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """git config passed as GIT_CONFIG_COUNT/KEY/VALUE: never on argv, never on disk.
 
-    safe.directory is only read from protected config; command-scope config (GIT_CONFIG_* in the
-    environment) counts as protected, and it reaches every git child without touching any file.
+    Appends to any GIT_CONFIG_* entries already present in `base`.
     """
-    if os.environ.get("UPDATE_GITOPS_REPO_SAFE_DIRECTORY_SET") == "1":
-        return
-    os.environ.update(config_env({"safe.directory": "*"}))
-    os.environ["UPDATE_GITOPS_REPO_SAFE_DIRECTORY_SET"] = "1"
-    # Never wait for a password prompt in CI.
-    os.environ["GIT_TERMINAL_PROMPT"] = "0"
+    source: Mapping[str, str] = os.environ if base is None else base
+    start = int(source.get("GIT_CONFIG_COUNT", "0") or 0)
+    env: dict[str, str] = {}
+    for offset, (key, value) in enumerate(settings.items()):
+        env[f"GIT_CONFIG_KEY_{start + offset}"] = key
+        env[f"GIT_CONFIG_VALUE_{start + offset}"] = value
+    env["GIT_CONFIG_COUNT"] = str(start + len(settings))
+    return env
+
+
+def _prepare_git_environment() -> None:
+    """What every git child gets, set once in this process's environment.
+
+    English messages whatever the user's locale: the markers above are matched against them. No
+    password prompt, ever, in CI. And a mounted checkout owned by another uid (docker run,
+    OpenShift) must just work: safe.directory is only read from protected config, and command-scope
+    config (GIT_CONFIG_* in the environment) counts as protected, without touching any file.
+    """
+    os.environ.update({"LANGUAGE": "C", "LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0"})
+    if os.environ.get("UPDATE_GITOPS_REPO_SAFE_DIRECTORY_SET") != "1":
+        os.environ.update(config_env({"safe.directory": "*"}))
+        os.environ["UPDATE_GITOPS_REPO_SAFE_DIRECTORY_SET"] = "1"
 
 
 class RepoState:
-    __slots__ = ("branch", "config", "git_dir", "head", "origin_url", "prefix", "shallow", "top")
+    __slots__ = ("branch", "config", "edited", "git_dir", "head", "origin_url", "prefix", "shallow", "top")
 
     def __init__(
         self,
@@ -71,6 +85,7 @@ class RepoState:
         shallow: bool,
         origin_url: str | None,
         config: dict[str, str],
+        edited: list[str],
     ) -> None:
         self.top = top  # absolute path of the working tree's top
         self.git_dir = git_dir
@@ -80,6 +95,9 @@ class RepoState:
         self.shallow = shallow
         self.origin_url = origin_url  # may hold user:token: never in a message
         self.config = config  # the few settings the tool reads, lower-case keys
+        # Tracked files that differed from the index when the run started (paths from the top): the
+        # user's edits, committed with the outputs as `git add -u` would.
+        self.edited = edited
 
     @property
     def gpgsign(self) -> bool:
@@ -146,19 +164,20 @@ class Git:
     """One repository, found from the working dir upwards."""
 
     def __init__(self, workdir: str) -> None:
-        _trust_every_checkout()
+        _prepare_git_environment()
         self.workdir = os.path.realpath(workdir)
         self.given = workdir  # as the caller named it, for messages
         self.top: str  # set by _settle: the working tree's top
         self.git_dir: str
         self._trees: dict[str, str] = {}  # commit → tree, learnt on the way
-        # Every deploy waits for each git process in turn, so opening the checkout asks two things at
-        # once and returns before they are answered (the caller gets on with its own work; state()
-        # collects the answers): the config settings the tool reads, and one rev-parse for where the
+        # Every deploy waits for each git process in turn, so opening the checkout asks three things
+        # at once and returns before they are answered (the caller gets on with its own work; state()
+        # collects the answers): the config settings the tool reads; one rev-parse for where the
         # repository is (git finds it: parent directories, worktrees' .git files, GIT_DIR) and what
-        # HEAD is.
-        self._asking: tuple[subprocess.Popen[bytes], subprocess.Popen[bytes]] | None = (
+        # HEAD is; and which tracked files the user changed before the run (staged with the outputs).
+        self._asking: tuple[subprocess.Popen[bytes], ...] | None = (
             self._start(["config", "-z", "--get-regexp", _CONFIG_KEYS], self.workdir),
+            self._start(["diff-files", "--name-only", "-z"], self.workdir),
             self._start(
                 [
                     "rev-parse",
@@ -174,16 +193,17 @@ class Git:
                 self.workdir,
             ),
         )
-        self._opened: tuple[list[str], str] | None = None  # HEAD's rev-parse lines, config, as found
+        self._opened: tuple[list[str], str, list[str]] | None = None  # HEAD, config, edits as found
 
     def _settle(self) -> None:
         """Collect what opening the checkout asked; a working dir outside a checkout fails here."""
         if self._asking is None:
             return
-        config, rev_parse = self._asking
+        config, diff_files, rev_parse = self._asking
         self._asking = None
         status, out, _ = self._finish(rev_parse)
         config_text = str(self._finish(config)[1])
+        edits_status, edits, _ = self._finish(diff_files)
         found = str(out).splitlines()
         if status != 0 and len(found) < 2:
             raise GitError(
@@ -193,12 +213,12 @@ class Git:
         # (An absolute top, too: git before 2.25 printed nothing for --show-toplevel inside .git.)
         if len(found) < 3 or found[0] == "true" or not os.path.isabs(found[2]):
             raise GitError(
-                f"{self.workdir} is a bare repository: the tool needs a checkout with a working tree"
+                f"{self.given} is a bare repository: the tool needs a checkout with a working tree"
             )
         self.git_dir = os.path.realpath(found[1])
         self.top = os.path.realpath(found[2])
         # An unborn branch fails the rev-parse after the first three lines: _head asks again.
-        self._opened = (found[3:] if status == 0 else [], config_text)
+        self._opened = (found[3:] if status == 0 else [], config_text, _edited(edits_status, edits))
 
     # -- running git ---------------------------------------------------------------------------
 
@@ -242,8 +262,7 @@ class Git:
         feed: bool = False,
     ) -> subprocess.Popen[bytes]:
         """Start `git args...`; stdin is a file, a pipe to feed later (`feed`), or nothing."""
-        # English messages whatever the user's locale: the markers above are matched against them.
-        run_env = {**os.environ, "LANGUAGE": "C", "LC_ALL": "C", **(env or {})}
+        run_env = {**os.environ, **env} if env else None  # see _prepare_git_environment
         if stdin is not None:
             stdin.seek(0)
         source: Any = subprocess.PIPE if feed else stdin if stdin is not None else subprocess.DEVNULL
@@ -281,11 +300,10 @@ class Git:
         rel = os.path.relpath(self.workdir, top)
         prefix = "" if rel == "." else rel.replace(os.sep, "/") + "/"
         if self._opened is None:  # a second look: ask again
-            self._opened = (
-                self._rev_parse_head(),
-                str(self.run("config", "-z", "--get-regexp", _CONFIG_KEYS, check=False)[1]),
-            )
-        (found_head, cfg), self._opened = self._opened, None
+            config_text = self.run("config", "-z", "--get-regexp", _CONFIG_KEYS, check=False)[1]
+            edits = self.run("diff-files", "--name-only", "-z", check=False)
+            self._opened = (self._rev_parse_head(), str(config_text), _edited(edits[0], edits[1]))
+        (found_head, cfg, edited), self._opened = self._opened, None
         head, branch = self._head(found_head)
         config: dict[str, str] = {}
         for entry in cfg.split("\0"):
@@ -301,6 +319,7 @@ class Git:
             shallow=os.path.exists(os.path.join(git_dir, "shallow")),
             origin_url=config.get("remote.origin.url"),
             config=config,
+            edited=edited,
         )
 
     def _rev_parse_head(self) -> list[str]:
@@ -349,16 +368,17 @@ class Git:
             self.run("read-tree", from_tree or str(state.head), env={"GIT_INDEX_FILE": path})
         return path
 
-    def stage_worktree(self, index: str, outputs: Sequence[str]) -> str:
-        """Stage outputs and tracked modifications into `index`; returns the tree sha."""
+    def stage_worktree(self, state: RepoState, index: str, outputs: Sequence[str]) -> str:
+        """Stage outputs and the user's tracked edits into `index`; returns the tree sha."""
         env = {"GIT_INDEX_FILE": index}
-        if outputs:
-            # update-index takes literal paths: `git add` would match every index entry against every
-            # pathspec (10,000 outputs in 100,000 files: 12 s). Like `add -f`, it ignores .gitignore
-            # (an output is meant to be committed) and applies the same clean/eol filters.
-            paths = b"".join(p.encode("utf-8", "surrogateescape") + b"\0" for p in outputs)
-            self.run("update-index", "--add", "-z", "--stdin", env=env, stdin=paths)
-        self.run("add", "-u", "--", ":/", env=env)
+        # One update-index for both, with literal paths: `git add` would match every index entry
+        # against every pathspec (10,000 outputs in 100,000 files: 12 s). Like `add -f` it ignores
+        # .gitignore (an output is meant to be committed), and it applies the same clean/eol filters;
+        # --remove stages a tracked file the user deleted, as `git add -u` does.
+        paths = dict.fromkeys([*outputs, *state.edited])
+        if paths:
+            listing = b"".join(p.encode("utf-8", "surrogateescape") + b"\0" for p in paths)
+            self.run("update-index", "--add", "--remove", "-z", "--stdin", env=env, stdin=listing)
         return self.out("write-tree", env=env)
 
     def raw_bytes_safe(self, state: RepoState, paths: Iterable[str]) -> bool:
@@ -722,6 +742,11 @@ def _refuse_unfinished_operation(git_dir: str) -> None:
                 f"{what} is in progress in this checkout ({name} exists): finish or abort it first, "
                 "then run the tool again"
             )
+
+
+def _edited(status: int, listing: str) -> list[str]:
+    """Paths from `git diff-files --name-only -z` (none when it failed: an unborn or broken index)."""
+    return [p for p in listing.split("\0") if p] if status == 0 else []
 
 
 def _reason(err: str) -> str:

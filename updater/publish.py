@@ -74,7 +74,7 @@ def commit_worktree(
             if changed >= BULK_THRESHOLD:  # git's filters rewrite some file: start over the ordinary way
                 os.unlink(index)
                 index = git.temp_index(state)
-            tree = git.stage_worktree(index, list(top_outputs))
+            tree = git.stage_worktree(state, index, list(top_outputs))
         if tree == git.tree_of(state.head):
             return None
         commit = git.commit_tree(state, tree, state.head, message)

@@ -173,7 +173,8 @@ def resolve_remote(opts: Options, origin_url: str | None) -> Remote:
     """origin, its provider, the credential and CA bundle, and git's auth environment, settled up front."""
     import providers
     from updater import log
-    from updater.credentials import PROXY_VARIABLES, config_env, find_ca_bundle, find_credential, proxy_env
+    from updater.credentials import PROXY_VARIABLES, find_ca_bundle, find_credential, proxy_env
+    from updater.gitrepo import config_env
 
     if origin_url is None:
         raise GitError("the repository has no remote named origin: add it with 'git remote add origin URL'")
