@@ -646,3 +646,88 @@ def test_tracked_files_the_user_deleted_or_edited_are_committed_with_the_outputs
     assert git_server.read(HELLO, "application.yaml.tmpl", ref=branch).endswith(b"# edited by the pipeline\n")
     assert git_server.read(HELLO, "application.yaml", ref=branch).endswith(b"# edited by the pipeline\n")
     assert run_git("status", "--porcelain", cwd=checkout, env=env).stdout == b"?? notes.txt\n"
+
+
+def local_checkout(tmp_path: Path) -> tuple[Path, dict[str, str], Path]:
+    """A clone (on main) of a file:// origin seeded with hello-world; submodules over file:// allowed."""
+    env = {**make_home(tmp_path / "home"), "GIT_CONFIG_COUNT": "1"}
+    env |= {"GIT_CONFIG_KEY_0": "protocol.file.allow", "GIT_CONFIG_VALUE_0": "always"}
+    origin = tmp_path / "origin.git"
+    run_git("init", "-q", "--bare", "-b", "main", str(origin), env=env)
+    seed = copy_fixture("hello-world", tmp_path / "seed")
+    run_git("init", "-q", "-b", "main", cwd=seed, env=env)
+    ident = ("-c", "user.name=seed", "-c", "user.email=seed@x")
+    sub = tmp_path / "sub"
+    run_git("init", "-q", "-b", "main", str(sub), env=env)
+    run_git(*ident, "commit", "-q", "--allow-empty", "-m", "sub 1", cwd=sub, env=env)
+    run_git("submodule", "add", "-q", sub.as_uri(), "sm", cwd=seed, env=env)
+    (seed / "d" / "e").mkdir(parents=True)
+    (seed / "d" / "e" / "x.txt").write_text("x\n")
+    run_git("add", "-A", cwd=seed, env=env)
+    run_git(*ident, "commit", "-q", "-m", "seed", cwd=seed, env=env)
+    run_git("push", "-q", origin.as_uri(), "main", cwd=seed, env=env)
+    checkout = tmp_path / "checkout"
+    run_git("clone", "-q", "--recurse-submodules", origin.as_uri(), str(checkout), env=env)
+    return checkout, env, origin
+
+
+def pushed_tree(origin: Path, env: dict[str, str]) -> str:
+    return run_git("ls-tree", "-r", f"update-to-commit-{REV}", cwd=origin, env=env).stdout.decode()
+
+
+def test_a_submodules_new_commit_is_committed_even_with_ignore_all(tmp_path: Path) -> None:
+    checkout, env, origin = local_checkout(tmp_path)
+    run_git("config", "submodule.sm.ignore", "all", cwd=checkout, env=env)
+    run_git(
+        "-c",
+        "user.name=u",
+        "-c",
+        "user.email=u@x",
+        "commit",
+        "-q",
+        "--allow-empty",
+        "-m",
+        "sub 2",
+        cwd=checkout / "sm",
+        env=env,
+    )
+    moved = run_git("rev-parse", "HEAD", cwd=checkout / "sm", env=env).stdout.decode().strip()
+    run = run_tool(base_args(), checkout, env)
+    assert run.returncode == 0, run.stderr
+    assert f"160000 commit {moved}\tsm" in pushed_tree(origin, env)  # as `git add -u` stages it
+
+
+def test_a_tracked_directory_turned_symlink_is_committed_as_git_add_u_would(tmp_path: Path) -> None:
+    checkout, env, origin = local_checkout(tmp_path)
+    shutil.rmtree(checkout / "d" / "e")
+    (checkout / "zz").mkdir()
+    (checkout / "d" / "e").symlink_to("../zz")
+    run = run_tool(base_args(), checkout, env)
+    assert run.returncode == 0, run.stderr
+    assert "d/e/x.txt" not in pushed_tree(origin, env)
+
+
+def test_when_git_cannot_tell_what_the_user_changed_the_run_stops_before_writing(tmp_path: Path) -> None:
+    checkout, env, origin = local_checkout(tmp_path)
+    (checkout / "sm" / ".git").write_text("gitdir: /nonexistent\n")  # a broken submodule
+    before = snapshot(checkout)
+    run = run_tool(base_args(), checkout, env)
+    assert run.returncode == 1
+    assert (
+        run.stderr.strip()
+        .splitlines()[-1]
+        .startswith("update-gitops-repo: error: git diff-files failed: fatal:")
+    )
+    assert snapshot(checkout) == before
+    heads = run_git("for-each-ref", "--format=%(refname)", "refs/heads/", cwd=origin, env=env)
+    assert heads.stdout.decode().split() == ["refs/heads/main"]  # nothing pushed
+
+
+@pytest.mark.parametrize("closed", ["stdout", "stderr"])
+def test_a_closed_standard_stream_does_not_fail_a_deploy(tmp_path: Path, closed: str) -> None:
+    checkout, env, origin = local_checkout(tmp_path)
+    fd = 1 if closed == "stdout" else 2
+    # The descriptor closed, as `update-gitops-repo ... >&-` in a shell step leaves it.
+    done = subprocess.run(["sh", "-c", f'exec "$@" {fd}>&-', "sh", TOOL, *base_args()], cwd=checkout, env=env)
+    assert done.returncode == 0
+    assert f"update-to-commit-{REV}" in run_git("branch", "--list", cwd=origin, env=env).stdout.decode()

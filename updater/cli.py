@@ -35,11 +35,12 @@ def console() -> NoReturn:
     registered, and the two standard streams are flushed here.
     """
     code = main()
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except OSError:  # a closed pipe: the output did not arrive, as Python's own exit would say (120)
-        code = code or 120
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:  # None: started with that descriptor closed
+                stream.flush()
+        except (OSError, ValueError):  # a closed pipe: the output did not arrive (Python's exit says 120)
+            code = code or 120
     os._exit(code)
 
 

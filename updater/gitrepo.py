@@ -177,7 +177,7 @@ class Git:
         # HEAD is; and which tracked files the user changed before the run (staged with the outputs).
         self._asking: tuple[subprocess.Popen[bytes], ...] | None = (
             self._start(["config", "-z", "--get-regexp", _CONFIG_KEYS], self.workdir),
-            self._start(["diff-files", "--name-only", "-z"], self.workdir),
+            self._start(_DIFF_FILES, self.workdir),
             self._start(
                 [
                     "rev-parse",
@@ -203,7 +203,7 @@ class Git:
         self._asking = None
         status, out, _ = self._finish(rev_parse)
         config_text = str(self._finish(config)[1])
-        edits_status, edits, _ = self._finish(diff_files)
+        edits = self._finish(diff_files)
         found = str(out).splitlines()
         if status != 0 and len(found) < 2:
             raise GitError(
@@ -218,7 +218,7 @@ class Git:
         self.git_dir = os.path.realpath(found[1])
         self.top = os.path.realpath(found[2])
         # An unborn branch fails the rev-parse after the first three lines: _head asks again.
-        self._opened = (found[3:] if status == 0 else [], config_text, _edited(edits_status, edits))
+        self._opened = (found[3:] if status == 0 else [], config_text, _edited(*edits))
 
     # -- running git ---------------------------------------------------------------------------
 
@@ -301,8 +301,8 @@ class Git:
         prefix = "" if rel == "." else rel.replace(os.sep, "/") + "/"
         if self._opened is None:  # a second look: ask again
             config_text = self.run("config", "-z", "--get-regexp", _CONFIG_KEYS, check=False)[1]
-            edits = self.run("diff-files", "--name-only", "-z", check=False)
-            self._opened = (self._rev_parse_head(), str(config_text), _edited(edits[0], edits[1]))
+            edits = self.run(*_DIFF_FILES, check=False)
+            self._opened = (self._rev_parse_head(), str(config_text), _edited(*edits))
         (found_head, cfg, edited), self._opened = self._opened, None
         head, branch = self._head(found_head)
         config: dict[str, str] = {}
@@ -371,14 +371,17 @@ class Git:
     def stage_worktree(self, state: RepoState, index: str, outputs: Sequence[str]) -> str:
         """Stage outputs and the user's tracked edits into `index`; returns the tree sha."""
         env = {"GIT_INDEX_FILE": index}
-        # One update-index for both, with literal paths: `git add` would match every index entry
-        # against every pathspec (10,000 outputs in 100,000 files: 12 s). Like `add -f` it ignores
-        # .gitignore (an output is meant to be committed), and it applies the same clean/eol filters;
-        # --remove stages a tracked file the user deleted, as `git add -u` does.
-        paths = dict.fromkeys([*outputs, *state.edited])
-        if paths:
-            listing = b"".join(p.encode("utf-8", "surrogateescape") + b"\0" for p in paths)
-            self.run("update-index", "--add", "--remove", "-z", "--stdin", env=env, stdin=listing)
+        if outputs:
+            # update-index takes literal paths: `git add` would match every index entry against every
+            # pathspec (10,000 outputs in 100,000 files: 12 s). Like `add -f`, it ignores .gitignore
+            # (an output is meant to be committed) and applies the same clean/eol filters.
+            paths = b"".join(p.encode("utf-8", "surrogateescape") + b"\0" for p in outputs)
+            self.run("update-index", "--add", "-z", "--stdin", env=env, stdin=paths)
+        if state.edited:
+            # The user changed tracked files before the run: `git add -u` stages them exactly as git
+            # would (deletions, a directory turned symlink, a file turned submodule). Without such
+            # edits, the usual case in CI, it would stage nothing: one git process saved.
+            self.run("add", "-u", "--", ":/", env=env)
         return self.out("write-tree", env=env)
 
     def raw_bytes_safe(self, state: RepoState, paths: Iterable[str]) -> bool:
@@ -744,9 +747,15 @@ def _refuse_unfinished_operation(git_dir: str) -> None:
             )
 
 
-def _edited(status: int, listing: str) -> list[str]:
-    """Paths from `git diff-files --name-only -z` (none when it failed: an unborn or broken index)."""
-    return [p for p in listing.split("\0") if p] if status == 0 else []
+# Which tracked files differ from the index (what `git add -u` would stage), submodules included
+# whatever their `ignore` setting: `git add -u` stages a submodule's new commit regardless.
+_DIFF_FILES = ["diff-files", "--name-only", "-z", "--ignore-submodules=none"]
+
+
+def _edited(status: int, listing: str, err: str) -> list[str]:
+    if status != 0:  # never guess "no edits": they would be left out of the commit without a word
+        raise GitError(redact(f"git diff-files failed: {_reason(err) or f'exit status {status}'}"))
+    return [p for p in listing.split("\0") if p]
 
 
 def _reason(err: str) -> str:
