@@ -293,17 +293,14 @@ class Git:
     # -- reading the checkout -------------------------------------------------------------------
 
     def state(self) -> RepoState:
-        """The checkout: as found when it was opened the first time, read again after that."""
+        """The checkout as it was when opened (what __init__ asked git)."""
         self._settle()
+        assert self._opened is not None
         top, git_dir = self.top, self.git_dir
         _refuse_unfinished_operation(git_dir)
         rel = os.path.relpath(self.workdir, top)
         prefix = "" if rel == "." else rel.replace(os.sep, "/") + "/"
-        if self._opened is None:  # a second look: ask again
-            config_text = self.run("config", "-z", "--get-regexp", _CONFIG_KEYS, check=False)[1]
-            edits = self.run(*_DIFF_FILES, check=False)
-            self._opened = (self._rev_parse_head(), str(config_text), _edited(*edits))
-        (found_head, cfg, edited), self._opened = self._opened, None
+        found_head, cfg, edited = self._opened
         head, branch = self._head(found_head)
         config: dict[str, str] = {}
         for entry in cfg.split("\0"):
@@ -321,12 +318,6 @@ class Git:
             config=config,
             edited=edited,
         )
-
-    def _rev_parse_head(self) -> list[str]:
-        status, out, _ = self.run(
-            "rev-parse", "HEAD^{commit}", "HEAD^{tree}", "--symbolic-full-name", "HEAD", "--", check=False
-        )
-        return str(out).splitlines() if status == 0 else []
 
     def _head(self, lines: list[str]) -> tuple[str | None, str | None]:
         """HEAD's commit and branch (None when detached), and its tree for tree_of, from the lines of
