@@ -591,7 +591,7 @@ def test_an_interrupt_between_commit_and_push_leaves_the_index_usable(
 def test_a_checkout_that_fails_halfway_puts_the_branch_and_head_back(
     git_server: GitServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, on_branch: bool
 ) -> None:
-    from updater import cli, gitrepo
+    from updater import branches, cli
 
     checkout, env = tekton_checkout(git_server, tmp_path)
     before = run_git("rev-parse", "HEAD", cwd=checkout, env=env).stdout.decode().strip()
@@ -609,7 +609,7 @@ def test_a_checkout_that_fails_halfway_puts_the_branch_and_head_back(
             raise OSError(5, "Input/output error", str(dst))
         real_replace(src, dst)
 
-    monkeypatch.setattr(gitrepo.os, "replace", index_cannot_be_installed)
+    monkeypatch.setattr(branches.os, "replace", index_cannot_be_installed)
     assert cli.main([TOOL, *args]) == 1
     monkeypatch.undo()
 

@@ -10,7 +10,7 @@ import pytest
 from tests.gitserver import make_home
 from updater.credentials import Credential, find_credential
 from updater.errors import UsageError
-from updater.gitrepo import config_env
+from updater.gitproc import config_env
 from updater.remote import detect_provider, parse_origin
 
 ORIGIN = parse_origin("https://git.example.com/acme/gitops.git")

@@ -22,7 +22,7 @@ import pytest
 from tests.conftest import TOOL
 from tests.gitserver import DEFAULT_TOKEN, GitServer, clone, make_home, run_git
 from updater import render
-from updater.gitrepo import push_outcome
+from updater.transport import push_outcome
 
 REPO = "acme/fleet.git"
 CLUSTERS = 20

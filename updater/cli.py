@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import NoReturn
 
-    from updater.gitrepo import Git
+    from updater.gitproc import Git
     from updater.remote import Remote
     from updater.render import Rendered
     from updater.results import Result
@@ -99,9 +99,9 @@ def run(opts: flags.Options, argv: list[str], result: Result) -> None:
     workdir = os.getcwd()
     git = state = remote = None
     if not opts.compile_only:
-        from updater.gitrepo import Git
+        from updater.repostate import open_checkout
 
-        git = Git(workdir)  # git starts looking at the checkout while the modules below load
+        git = open_checkout(workdir)  # git starts looking at the checkout while the modules below load
 
     from updater import log, render
     from updater.results import FileResult
@@ -110,8 +110,9 @@ def run(opts: flags.Options, argv: list[str], result: Result) -> None:
         boundary = _repository_top(workdir) or workdir
     else:
         from updater.remote import resolve_remote
+        from updater.repostate import read_state
 
-        state = git.state()
+        state = read_state(git)
         boundary = state.top
         if not opts.dry_run:
             remote = resolve_remote(opts, state.origin_url)
@@ -209,7 +210,7 @@ def _check_flags(opts: flags.Options) -> None:
     if not opts.compile_only and not opts.git_revision and not opts.branch:
         raise UsageError("set -git-revision (or -branch): it names the branch and the commit")
     if not opts.compile_only:
-        from updater.gitrepo import branch_name_problem
+        from updater.branches import branch_name_problem
 
         for flag, name in (("-branch", opts.effective_branch), ("-base-branch", opts.base_branch)):
             problem = branch_name_problem(name) if name else None
@@ -249,7 +250,7 @@ def _pull_request(
 ) -> None:
     import providers
     from providers.base import Adapter, ProviderConfig, PullRequestSpec, open_or_reuse
-    from updater import log, pull_request
+    from updater import log, pull_request, transport
     from updater.results import PullRequestResult
 
     config = ProviderConfig(
@@ -269,7 +270,9 @@ def _pull_request(
         return adapter
 
     from_git = (
-        None if opts.base_branch else git.remote_default_branch(env=remote.auth_env, remote=remote.target)
+        None
+        if opts.base_branch
+        else transport.remote_default_branch(git, env=remote.auth_env, remote=remote.target)
     )
     base = pull_request.resolve_base(opts.base_branch, from_git, lambda: connect().default_branch())
     if base == branch:

@@ -18,7 +18,7 @@ import urllib.parse
 
 from updater import redact
 from updater.errors import UsageError
-from updater.gitrepo import config_env
+from updater.gitproc import config_env
 
 # No dataclasses, typing or pathlib at run time: every deploy pays for their import (docs/benchmarks.md).
 TYPE_CHECKING = False

@@ -13,7 +13,7 @@ import contextlib
 import os
 import time
 
-from updater import log
+from updater import branches, gitobjects, log, staging, transport
 from updater.errors import GitError
 from updater.templates import output_path, select
 
@@ -21,7 +21,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-    from updater.gitrepo import Git, RepoState
+    from updater.gitproc import Git
+    from updater.repostate import RepoState
     from updater.templates import Selector
 
     # Renders one template's bytes into its output's bytes (same argv, values, header as the first run).
@@ -64,21 +65,21 @@ def commit_worktree(
 
     `templates` maps each template (relative to the working dir) to the bytes just written to its
     output. Until the commit exists nothing in the checkout moves; then the branch, HEAD and the
-    index move together (Git.adopt), before anything is pushed.
+    index move together (branches.adopt), before anything is pushed.
     """
     top_outputs = {state.prefix + output_path(t): content for t, content in templates.items()}
-    index = git.temp_index(state)
+    index = staging.temp_index(git, state)
     try:
-        tree = git.stage_in_bulk(state, index, top_outputs) if changed >= BULK_THRESHOLD else None
+        tree = staging.stage_in_bulk(git, state, index, top_outputs) if changed >= BULK_THRESHOLD else None
         if tree is None:
             if changed >= BULK_THRESHOLD:  # git's filters rewrite some file: start over the ordinary way
                 os.unlink(index)
-                index = git.temp_index(state)
-            tree = git.stage_worktree(state, index, list(top_outputs))
-        if tree == git.tree_of(state.head):
+                index = staging.temp_index(git, state)
+            tree = staging.stage_worktree(git, state, index, list(top_outputs))
+        if tree == gitobjects.tree_of(git, state.head):
             return None
-        commit = git.commit_tree(state, tree, state.head, message)
-        backup = git.adopt(state, branch, commit, index)
+        commit = gitobjects.commit_tree(git, state, tree, state.head, message)
+        backup = branches.adopt(git, state, branch, commit, index)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(index)  # gone already when adopt made it the checkout's index
@@ -115,7 +116,7 @@ def push_converging(
             delay = random.uniform(0, min(4.0, 0.1 * 2 ** (attempt - 1)))
             log.info(f"origin/{branch} moved on; re-rendering on its new tip and retrying in {delay:.1f}s")
             sleep(delay)
-            tip = git.fetch_branch(branch, env=auth_env, shallow=state.shallow, remote=remote)
+            tip = transport.fetch_branch(git, branch, env=auth_env, shallow=state.shallow, remote=remote)
             if tip is None:
                 _move_checkout(git, local.commit, commit)
                 raise GitError(
@@ -129,7 +130,7 @@ def push_converging(
             commit = rebuilt
             log.debug(f"re-rendered on {tip[:12]}")
         log.debug(f"push {commit[:12]} to origin/{branch} (attempt {attempt}/{attempts})")
-        result = git.push(commit, branch, force=force, env=auth_env, remote=remote)
+        result = transport.push(git, commit, branch, force=force, env=auth_env, remote=remote)
         if result.ok:
             _move_checkout(git, local.commit, commit)
             if result.up_to_date:
@@ -165,9 +166,9 @@ def rebuild_on(
     # The user's own edits to tracked files (not outputs) travel with the change; an edited template
     # is rendered as edited, not as the tip has it.
     outputs = set(local.outputs)
-    carried = [e for e in git.changed_entries(local.parent, local.commit) if e[2] not in outputs]
+    carried = [e for e in gitobjects.changed_entries(git, local.parent, local.commit) if e[2] not in outputs]
     carried_paths = {path: (mode, sha) for mode, sha, path in carried}
-    in_tree = git.list_tree(tip, prefix.rstrip("/"))
+    in_tree = gitobjects.list_tree(git, tip, prefix.rstrip("/"))
     on_tip = {
         prefix + t for t in select((p[len(prefix) :] for p in in_tree if p.startswith(prefix)), selector)
     }
@@ -176,30 +177,32 @@ def rebuild_on(
     from_commit = [p for p in sorted(on_tip | set(local.templates)) if p in carried_paths]
     from_tip = [p for p in sorted(on_tip) if p not in carried_paths]
     candidates = [p for p in local.templates if p not in on_tip and p not in carried_paths]
-    tracked = git.read_blobs(local.commit, candidates)
+    tracked = gitobjects.read_blobs(git, local.commit, candidates)
     sources: dict[str, bytes | None] = {
-        **git.read_blobs(local.commit, [p for p in from_commit if carried_paths[p][0] != "000000"]),
-        **git.read_blobs(tip, from_tip),
+        **gitobjects.read_blobs(
+            git, local.commit, [p for p in from_commit if carried_paths[p][0] != "000000"]
+        ),
+        **gitobjects.read_blobs(git, tip, from_tip),
         **{p: _read_worktree(state.top, p) for p in candidates if tracked.get(p) is None},
     }
     rendered: dict[str, bytes] = {}
     for path, raw in sorted(sources.items()):
         if raw is not None:
             rendered[output_path(path)] = render(path[len(prefix) :], raw)
-    current = git.read_blobs(tip, list(rendered))
+    current = gitobjects.read_blobs(git, tip, list(rendered))
     changed = {path: data for path, data in rendered.items() if current.get(path) != data}
-    shas = git.write_blobs(state, changed)
+    shas = gitobjects.write_blobs(git, state, changed)
     entries = [("100644", sha, path) for path, sha in zip(changed, shas, strict=True)]
     entries += [e for e in carried if e[2] not in rendered]
-    index = git.temp_index(state, from_tree=tip)
+    index = staging.temp_index(git, state, from_tree=tip)
     try:
-        tree = git.update_index(index, entries)
+        tree = gitobjects.update_index(git, index, entries)
     finally:
         if os.path.exists(index):
             os.unlink(index)
-    if tree == git.tree_of(tip):
+    if tree == gitobjects.tree_of(git, tip):
         return None
-    return git.commit_tree(state, tree, tip, message)
+    return gitobjects.commit_tree(git, state, tree, tip, message)
 
 
 def _read_worktree(top: str, path: str) -> bytes | None:
@@ -215,6 +218,6 @@ def _move_checkout(git: Git, current: str, commit: str) -> None:
     if commit == current:
         return
     try:
-        git.reset_keep(commit)
+        branches.reset_keep(git, commit)
     except GitError as exc:
         log.warn(f"the checkout could not be moved to {commit[:12]} ({exc}); the branch on origin is correct")

@@ -174,7 +174,7 @@ def resolve_remote(opts: Options, origin_url: str | None) -> Remote:
     import providers
     from updater import log
     from updater.credentials import PROXY_VARIABLES, find_ca_bundle, find_credential, proxy_env
-    from updater.gitrepo import config_env
+    from updater.gitproc import config_env
 
     if origin_url is None:
         raise GitError("the repository has no remote named origin: add it with 'git remote add origin URL'")

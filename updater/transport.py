@@ -1,0 +1,149 @@
+"""Talking to origin through git: push, fetch, ls-remote, and what their refusals mean.
+
+Owns the git commands that reach the network (push, fetch_branch, remote_default_branch; each is
+given the auth environment remote.resolve_remote settled and the remote to talk to), and reading a
+push's outcome (push_outcome → PushResult): landed, already there, the branch moved under us (the
+wordings of git, GitHub, GitLab and Bitbucket: publish fetches, re-renders and retries), refused by
+a hook or branch protection, refused credentials, or another failure, each said in one line.
+Timeouts and credential-helper settings for these commands belong here.
+"""
+
+from __future__ import annotations
+
+from updater.errors import GitError
+from updater.gitproc import last_line
+from updater.redact import redact
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from updater.gitproc import Git
+
+
+class PushResult:
+    __slots__ = ("message", "ok", "rejected_stale", "up_to_date")
+
+    def __init__(self, ok: bool, rejected_stale: bool, message: str, up_to_date: bool = False) -> None:
+        self.ok = ok
+        self.rejected_stale = rejected_stale  # the remote moved on: fetch, rebuild, retry
+        self.message = message
+        self.up_to_date = up_to_date  # origin already had exactly this commit
+
+
+# Wordings that mean "the branch moved under you", from git itself, GitHub, GitLab and Bitbucket.
+_STALE_MARKERS = (
+    "non-fast-forward",
+    "fetch first",
+    "[rejected]",
+    "cannot lock ref",
+    "incorrect old value provided",
+    "reference already exists",  # newer git, when a concurrent push created the branch first
+    "failed to update ref",
+    "stale info",
+    "failed to lock",
+    "updates were rejected because the remote contains work",
+    "tip of your current branch is behind",
+    "the remote end hung up unexpectedly; ref changed",
+    "is at ",  # "... is at X but expected Y" (GitHub, git's ref transaction)
+    "has been updated since",
+)
+_HOOK_MARKERS = (
+    "hook declined",
+    "protected branch",
+    "pre-receive hook",
+    "gh006",
+    "gl-hook",
+    "you are not allowed",
+)
+_AUTH_MARKERS = (
+    "authentication failed",
+    "terminal prompts disabled",
+    "could not read username",
+    "could not read password",
+    "invalid username or password",
+    "http basic: access denied",
+    "the requested url returned error: 401",
+    "the requested url returned error: 403",
+    "permission denied",
+)
+
+
+def push(
+    git: Git, commit: str, branch: str, *, force: bool, env: Mapping[str, str], remote: str
+) -> PushResult:
+    refspec = f"{'+' if force else ''}{commit}:refs/heads/{branch}"
+    status, out, err = git.run("push", "--porcelain", remote, refspec, env=env, check=False)
+    return push_outcome(status, str(out), err, branch)
+
+
+def fetch_branch(git: Git, branch: str, *, env: Mapping[str, str], shallow: bool, remote: str) -> str | None:
+    """Fetch origin's `branch`; its tip sha, or None when origin has no such branch."""
+    args = ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head"]
+    if shallow:
+        args.append("--depth=1")
+    tracking = f"refs/update-gitops-repo/remote/{branch}"
+    status, _, err = git.run(*args, remote, f"+refs/heads/{branch}:{tracking}", env=env, check=False)
+    if status != 0:
+        if "couldn't find remote ref" in err.lower():
+            return None
+        raise GitError(redact(f"fetching {branch} from origin failed: {_auth_line(err)}"))
+    return git.out("rev-parse", tracking)
+
+
+def remote_default_branch(git: Git, *, env: Mapping[str, str], remote: str) -> str | None:
+    status, out, _ = git.run("ls-remote", "--symref", remote, "HEAD", env=env, check=False)
+    if status != 0:
+        return None
+    for line in str(out).splitlines():
+        if line.startswith("ref: refs/heads/") and line.endswith("\tHEAD"):
+            return line[len("ref: refs/heads/") : -len("\tHEAD")]
+    return None
+
+
+def push_outcome(status: int, out: str, err: str, branch: str) -> PushResult:
+    """What `git push --porcelain` said: landed, the branch moved on (retry), or why it failed."""
+    text = f"{out}\n{err}"
+    if status == 0:
+        # --porcelain flags a ref that needed no update with "=".
+        same = any(line.startswith("=\t") for line in out.splitlines())
+        return PushResult(True, False, "", up_to_date=same)
+    lowered = text.lower()
+    if any(m in lowered for m in _HOOK_MARKERS):
+        return PushResult(False, False, _explain_hook(text, branch))
+    if any(m in lowered for m in _AUTH_MARKERS):
+        return PushResult(False, False, f"origin refused the credentials ({_auth_line(text)})")
+    if any(m in lowered for m in _STALE_MARKERS):
+        return PushResult(False, True, last_line(text))
+    return PushResult(False, False, _push_failure(out, err) or f"exit status {status}")
+
+
+def _push_failure(out: str, err: str) -> str:
+    """The line that says why: the refused ref's status from --porcelain, else git's first fatal: line
+    (its last line is often the tail of a hint such as "and the repository exists.")."""
+    for line in out.splitlines():
+        if line.startswith("!\t") and line.count("\t") >= 2:
+            return redact(line.split("\t", 2)[2].strip())
+    for line in err.splitlines():
+        if line.startswith("fatal:"):
+            return redact(line.strip())
+    return last_line(err) or last_line(out)
+
+
+def _auth_line(text: str) -> str:
+    for line in str(text).splitlines():
+        low = line.lower()
+        if any(m in low for m in _AUTH_MARKERS) or line.startswith("fatal:"):
+            return redact(line.strip())
+    return last_line(text)
+
+
+def _explain_hook(text: str, branch: str) -> str:
+    details = [
+        ln.strip() for ln in text.splitlines() if ln.strip().startswith("remote:") and ln.strip() != "remote:"
+    ]
+    reason = redact(details[0].removeprefix("remote:").strip()) if details else last_line(text)
+    return (
+        f"origin refused the push to {branch} ({reason}): the branch is protected; push to another -branch "
+        "and open a pull request instead"
+    )
