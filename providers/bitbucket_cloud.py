@@ -5,7 +5,14 @@ listed pull request a second time, `repositories.get()` is required before `pull
 so the adapter uses the client for auth, session and JSON and calls its request layer with explicit
 paths. Requests per operation: default branch 1; find 1 per page of 50; create 1; update 2 (a GET,
 because a PUT without the reviewers takes them off the pull request, then the PUT); merge 1, plus
-polls of the task-status link when Bitbucket answers 202 for a long merge.
+polls of the task-status link when Bitbucket answers 202 for a long merge, plus one read of the pull
+request when the merge was not confirmed (a refusal, a 5xx, no answer): a merge the server carried out
+before its answer was lost is a success, not the refusal its retry gets.
+
+Credentials (see docs/providers.md): an Atlassian API token is Basic `e-mail:token` for REST (git takes
+it with the Bitbucket username or `x-bitbucket-api-token-auth`, never the e-mail); an access token is
+Bearer (git: `x-token-auth`); an app password (Basic `username:app-password`) was removed by Atlassian
+on 2026-07-28 and is still sent as such, so that its 401 can say so.
 
 Retries (429 with Retry-After, 5xx, connection errors) happen below, in the shared urllib3 policy of
 `providers.http`, bounded by `config.deadline`.
@@ -27,7 +34,30 @@ from updater.remote import Origin
 NAME = "bitbucket-cloud"
 DEFAULT_API = "https://api.bitbucket.org/2.0"
 PAGELEN = 50  # the largest page Bitbucket serves for pull requests: one request in practice
-MERGE_STRATEGIES: dict[str, str] = {"merge": "merge_commit", "squash": "squash", "rebase": "fast_forward"}
+APP_PASSWORDS_REMOVED = "2026-07-28"
+API_TOKEN_GIT_USER = "x-bitbucket-api-token-auth"
+# Bitbucket Cloud's merge strategies, as `merge_strategy` of a merge and `merge_strategies` of a branch.
+STRATEGIES = (
+    "merge_commit",
+    "squash",
+    "fast_forward",
+    "squash_fast_forward",
+    "rebase_fast_forward",
+    "rebase_merge",
+)
+# -merge-method -> the strategies it may use, best first: the first the destination branch allows. A
+# Bitbucket strategy's own name (`-merge-method=rebase_merge`, or `rebase-merge`) asks for it alone.
+MERGE_STRATEGIES: dict[str, tuple[str, ...]] = {
+    **{strategy: (strategy,) for strategy in STRATEGIES},
+    "merge": ("merge_commit",),
+    # -merge-method=squash is Bitbucket's squash too, and its fast-forward-only variant where only that
+    # is allowed.
+    "squash": ("squash", "squash_fast_forward"),
+    # GitHub's "rebase and merge"; a plain fast-forward (what `rebase` meant before Bitbucket could
+    # rebase) where only that is allowed.
+    "rebase": ("rebase_fast_forward", "fast_forward"),
+}
+_POLL_CAP = 5.0  # seconds: the longest wait between two polls of a long merge
 # What the service answers when it is overloaded or rate limiting: the retry policy already retried these.
 _TRANSIENT = frozenset({429, 500, 502, 503, 504})
 _UUID = re.compile(r"^\{?([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\}?$")
@@ -53,30 +83,53 @@ def repo_id(origin: Origin) -> str:
     return f"{parts[0]}/{parts[1]}"
 
 
-def auth_kwargs(config: ProviderConfig) -> dict[str, str]:
-    """Basic auth for an app password (with the account username), Bearer for an access token.
+_USE_API_TOKEN = (
+    "create an Atlassian API token with scopes for Bitbucket (read:repository:bitbucket, "
+    "write:repository:bitbucket, read:pullrequest:bitbucket, write:pullrequest:bitbucket) and set "
+    f"BITBUCKET_EMAIL (the Atlassian account e-mail) and BITBUCKET_API_TOKEN (git then uses "
+    f"BITBUCKET_USERNAME, else {API_TOKEN_GIT_USER}), or use a workspace, project or repository access "
+    "token in BITBUCKET_ACCESS_TOKEN"
+)
 
-    A credential of unknown kind (git's credential store, UPDATE_GITOPS_REPO_TOKEN) is an access token
-    when it comes without a username or with x-token-auth, the git username of access tokens;
-    with another username it is what Tekton writes for an app password: `https://user:app-password@...`.
+
+def auth_kind(config: ProviderConfig) -> tuple[str, dict[str, str]]:
+    """How the REST API is authenticated: ("api-token" | "app-password" | "access-token", SDK auth).
+
+    - an Atlassian API token: Basic with the account e-mail (`api_username`, or a username that is an
+      e-mail), whatever git's username is;
+    - an access token: Bearer; a credential of unknown kind (git's credential store,
+      UPDATE_GITOPS_REPO_TOKEN) is one when it comes without a username or with x-token-auth;
+    - any other username without an e-mail: Basic `username:secret`, an app password (what Tekton
+      wrote as `https://user:app-password@...`), removed by Atlassian: its 401 says what to use.
     """
     credential = config.credential
     if credential is None:
+        raise ProviderError(f"no credential for Bitbucket Cloud: {_USE_API_TOKEN}")
+    user = credential.username or ""
+    if credential.kind == "access-token" or (
+        credential.kind not in ("app-password", "api-token") and user in ("", "x-token-auth")
+    ):
+        return "access-token", {"token": credential.secret}
+    email = credential.api_username or (user if "@" in user else "")
+    if email:
+        return "api-token", {"username": email, "password": credential.secret}
+    if credential.kind == "api-token" or user == API_TOKEN_GIT_USER:
         raise ProviderError(
-            "no credential for Bitbucket Cloud: set BITBUCKET_USERNAME and BITBUCKET_APP_PASSWORD, "
-            "or BITBUCKET_ACCESS_TOKEN (a workspace, project or repository access token)"
+            f"the Atlassian API token from {credential.source} needs the account's e-mail for Bitbucket "
+            "Cloud's REST API (git takes the token with the Bitbucket username or "
+            f"{API_TOKEN_GIT_USER}, the REST API only with the e-mail): set BITBUCKET_EMAIL"
         )
-    basic = credential.kind == "app-password" or (
-        credential.kind != "access-token" and credential.username not in (None, "", "x-token-auth")
-    )
-    if basic:
-        if not credential.username:
-            raise ProviderError(
-                f"the app password from {credential.source} needs the Bitbucket account username: "
-                "set BITBUCKET_USERNAME"
-            )
-        return {"username": credential.username, "password": credential.secret}
-    return {"token": credential.secret}
+    if not user:
+        raise ProviderError(
+            f"the credential from {credential.source} is an app password without a username, and "
+            f"Atlassian removed app passwords on {APP_PASSWORDS_REMOVED}: {_USE_API_TOKEN}"
+        )
+    return "app-password", {"username": user, "password": credential.secret}
+
+
+def auth_kwargs(config: ProviderConfig) -> dict[str, str]:
+    """The SDK's auth arguments: username/password (Basic) or token (Bearer)."""
+    return auth_kind(config)[1]
 
 
 def connect(config: ProviderConfig) -> BitbucketCloud:
@@ -86,7 +139,7 @@ def connect(config: ProviderConfig) -> BitbucketCloud:
     # Partly typed SDK: the adapter only uses its request layer, through Any.
     cloud: Any = CloudClient
 
-    auth = auth_kwargs(config)
+    kind, auth = auth_kind(config)
     base = api_base(config.origin, config.api_endpoint)
     workspace, slug = repo_id(config.origin).split("/")
     # Small deadlines (tests, impatient pipelines) get a proportionally small back-off, so that
@@ -105,7 +158,8 @@ def connect(config: ProviderConfig) -> BitbucketCloud:
     )
     # AtlassianRestAPI truncates the timeout to int (0.5 s would become "no time at all").
     client.timeout = config.timeout
-    return BitbucketCloud(config, client, base, workspace, slug, backoff, basic="username" in auth)
+    user = auth.get("username")
+    return BitbucketCloud(config, client, base, workspace, slug, backoff, auth=kind, user=user)
 
 
 class BitbucketCloud:
@@ -120,7 +174,8 @@ class BitbucketCloud:
         slug: str,
         backoff: float,
         *,
-        basic: bool,
+        auth: str,
+        user: str | None = None,
     ) -> None:
         self._config = config
         self._client = client
@@ -131,7 +186,8 @@ class BitbucketCloud:
         # (a proxy, a fake) keeps receiving every call.
         self._pulls_url = f"{self._repo_url}/pullrequests"
         self._backoff = max(backoff, 0.01)
-        self._basic = basic
+        self._auth = auth  # "api-token", "app-password" or "access-token": what a 401 means
+        self._user = user  # the Basic username (an API token's e-mail), for messages
 
     # -- the Adapter interface ------------------------------------------------------------------
 
@@ -214,24 +270,146 @@ class BitbucketCloud:
         response = self._call("PUT", self._pull_url(pr.number), what, body=payload)
         return self._pull(self._json(response))
 
-    def merge(self, pr: PullRequest, method: MergeMethod) -> None:
-        strategy = MERGE_STRATEGIES[method]
+    def merge(self, pr: PullRequest, method: MergeMethod | str) -> None:
+        """Merge with the strategy `method` maps to on the destination branch (MERGE_STRATEGIES).
+
+        A merge that was not confirmed (refused, a 5xx or 555, no answer at all) is checked by reading
+        the pull request again: the server may have merged it before its answer was lost, and the retry
+        of the lost request is then refused ("already merged"): that is a success, not a refusal.
+        """
+        handle = pr.handle if isinstance(pr.handle, dict) else {}
+        strategy = self._strategy(pr.number, handle, str(method))
         what = f"merging pull request #{pr.number} ({strategy})"
         # A regular merge keeps the head branch (spec §2): say so rather than inherit the PR's flag.
         body = {"merge_strategy": strategy, "close_source_branch": False}
-        response = self._send("POST", f"{self._pull_url(pr.number)}/merge", what, body=body)
+        try:
+            response = self._send("POST", f"{self._pull_url(pr.number)}/merge", what, body=body)
+        except ProviderError:
+            # No answer: the request may have reached the server and merged all the same.
+            if self._merged_meanwhile(pr, what) is True:
+                return
+            raise
         if response.status_code == 200:
             return
         if response.status_code == 202:
-            location = response.headers.get("Location")
-            if not location:
-                raise ProviderError(
-                    f"{what}: Bitbucket Cloud accepted the merge (202) without a task-status link; "
-                    f"check pull request #{pr.number} in the web UI"
-                )
-            self._wait_for_merge(pr, location, what)
+            self._wait_for_merge(pr, response.headers.get("Location"), what)
             return
-        raise self._merge_failure(pr, what, response)
+        if response.status_code in (401, 403, 404):
+            raise self._failure(what, response)  # the request was not allowed in: nothing happened
+        current = self._merged_meanwhile(pr, what)
+        if current is True:
+            return
+        raise self._merge_failure(pr, what, response, current or None)
+
+    # -- merging --------------------------------------------------------------------------------
+
+    def _strategy(self, number: int, handle: dict[str, Any], method: str) -> str:
+        """The Bitbucket strategy for -merge-method, checked against what the destination branch allows.
+
+        The pull request's payload names them (destination.branch.merge_strategies); where it does not,
+        the first choice is sent and a refusal is worded from a fresh read of the pull request.
+        """
+        candidates = MERGE_STRATEGIES.get(method.strip().lower().replace("-", "_"))
+        if not candidates:
+            raise ProviderError(
+                f"-merge-method={method} is not a Bitbucket Cloud merge method: use merge, squash or rebase, "
+                f"or one of Bitbucket's strategies {', '.join(STRATEGIES)}"
+            )
+        allowed, default, branch = _merge_settings(handle)
+        if allowed is None:
+            return candidates[0]
+        for candidate in candidates:
+            if candidate in allowed:
+                if candidate != candidates[0]:
+                    self._config.debug(
+                        f"{branch} does not allow {candidates[0]}; merging with {candidate} instead"
+                    )
+                return candidate
+        asked = " or ".join(candidates)
+        via = f"{method} ({asked})" if candidates != (method,) else method
+        return self._refuse_strategy(number, via, asked, branch, allowed, default)
+
+    def _refuse_strategy(
+        self, number: int, via: str, asked: str, branch: str, allowed: list[str], default: str | None
+    ) -> str:
+        listed = ", ".join(allowed) if allowed else "none"
+        usual = f" (default {default})" if default else ""
+        raise ProviderError(
+            f"Bitbucket Cloud does not allow the {asked} merge strategy on {branch}, the destination of "
+            f"pull request #{number}; it allows {listed}{usual}: pass one of them as "
+            f"-merge-method (not {via}), or allow {asked.split(' or ')[0]} in the repository's settings "
+            "(Merge strategies)"
+        )
+
+    def _merged_meanwhile(self, pr: PullRequest, what: str) -> bool | dict[str, Any]:
+        """True when a fresh read shows the pull request MERGED; else that read ({} if it failed)."""
+        try:
+            response = self._send("GET", self._pull_url(pr.number), f"{what}: reading it again")
+        except ProviderError:
+            return {}
+        current = _json_or_empty(response) if response.status_code == 200 else {}
+        if current.get("state") == "MERGED":
+            self._config.debug(f"pull request #{pr.number} is MERGED: the merge went through after all")
+            return True
+        return current
+
+    def _wait_for_merge(self, pr: PullRequest, location: str | None, what: str) -> None:
+        """Poll the task-status link of a long merge until it ends, with back-off, within the deadline.
+
+        Atlassian documents the task as `PENDING` until it is done, then `SUCCESS` with `merge_result`
+        (the merged pull request); a merge that failed answers Bitbucket's error object (400). A poll
+        that cannot tell (the deadline, a 5xx, no answer) leaves the verdict to a fresh read of the
+        pull request.
+        """
+        url = self._task_url(location) if location else None
+        deadline = time.monotonic() + self._config.deadline
+        delay = self._backoff
+        failure: ProviderError | None = None
+        while url is not None:
+            try:
+                response = self._send("GET", url, what)
+            except ProviderError as exc:
+                failure = exc
+                break
+            data = _json_or_empty(response)
+            status = str(data.get("task_status") or "") if response.status_code == 200 else ""
+            if status == "SUCCESS":
+                return
+            if status != "PENDING":
+                if response.status_code in (200, 400, 405, 409):
+                    failure = self._merge_failure(pr, what, response, None, task_status=status)
+                else:
+                    failure = self._failure(what, response)
+                break
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                failure = ProviderError(
+                    f"{what}: Bitbucket Cloud was still merging after {self._config.deadline:g}s; check "
+                    f"pull request #{pr.number} in the web UI before running again"
+                )
+                break
+            time.sleep(min(delay, remaining))
+            delay = min(delay * 2, _POLL_CAP)
+        current = self._merged_meanwhile(pr, what)
+        if current is True:
+            return
+        if failure is None:
+            failure = ProviderError(
+                f"{what}: Bitbucket Cloud accepted the merge (202) without a task-status link, and pull "
+                f"request #{pr.number} is not merged yet; check it in the web UI"
+            )
+        elif isinstance(current, dict) and current and failure.args and "refused to merge" in str(failure):
+            allowed = _allowed_note(current)
+            if allowed:
+                failure = ProviderError(f"{failure}{allowed}")
+        raise failure
+
+    def _task_url(self, location: str) -> str:
+        """The task-status URL at this adapter's API base, so that an -api-endpoint sees the polls too."""
+        marker = location.find("/repositories/")
+        if marker < 0:
+            return location
+        return self._base + location[marker:]
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -273,31 +451,6 @@ class BitbucketCloud:
                 )
         return refs
 
-    def _wait_for_merge(self, pr: PullRequest, location: str, what: str) -> None:
-        """Poll the task-status link of a long merge until it finishes or the deadline passes."""
-        deadline = time.monotonic() + self._config.deadline
-        delay = self._backoff
-        while True:
-            response = self._send("GET", location, what)
-            data = _json_or_empty(response)
-            if response.status_code != 200 or data.get("type") == "error":
-                raise self._merge_failure(pr, what, response)
-            status = str(data.get("task_status") or "")
-            if status == "SUCCESS":
-                return
-            if status != "PENDING":
-                raise ProviderError(
-                    f"{what}: Bitbucket Cloud reported merge task status {status or '(none)'}; "
-                    f"check pull request #{pr.number} in the web UI"
-                )
-            if time.monotonic() + delay > deadline:
-                raise ProviderError(
-                    f"{what}: Bitbucket Cloud was still merging after {self._config.deadline:g}s; "
-                    f"check pull request #{pr.number} in the web UI before running again"
-                )
-            time.sleep(delay)
-            delay = min(delay * 2, 5.0)
-
     def _send(
         self, method: str, url: str, what: str, *, body: Any = None, params: dict[str, Any] | None = None
     ) -> requests.Response:
@@ -335,24 +488,17 @@ class BitbucketCloud:
         message = _error_message(response)
         source = self._config.credential.source if self._config.credential else "(none)"
         if status == 401:
-            if self._basic:
-                username = self._config.credential.username if self._config.credential else ""
-                hint = (
-                    f"{username!r} looks like an email address: app passwords need the Bitbucket username"
-                    if username and "@" in username
-                    else "use the Bitbucket account username (not the email) and an app password that is "
-                    "not revoked"
-                )
-                return ProviderError(
-                    f"{what}: Bitbucket Cloud rejected the app password from {source} (401): {hint}"
-                )
-            return ProviderError(
-                f"{what}: Bitbucket Cloud rejected the access token from {source} (401): use a workspace, "
-                "project or repository access token that is not expired or revoked (for git its username "
-                "is x-token-auth); an app password also needs BITBUCKET_USERNAME"
-            )
+            return ProviderError(f"{what}: {self._unauthorized(source, message)}")
         if status == 403:
             required = _required_scopes(response)
+            if self._auth == "api-token":
+                scopes = ", ".join(required) if required else "write:pullrequest:bitbucket"
+                return ProviderError(
+                    f"{what}: the API token from {source} may not do this on {self._repo} (403: {message}): "
+                    f"make a token with the scope {scopes} (this tool needs read:repository:bitbucket, "
+                    "write:repository:bitbucket, read:pullrequest:bitbucket and write:pullrequest:bitbucket) "
+                    "for an account with write access to the repository"
+                )
             scopes = ", ".join(required) if required else "pullrequest:write"
             return ProviderError(
                 f"{what}: the credential from {source} may not do this on {self._repo} (403: {message}): "
@@ -381,21 +527,81 @@ class BitbucketCloud:
             )
         return ProviderError(f"{what}: Bitbucket Cloud answered {status}: {message}")
 
-    def _merge_failure(self, pr: PullRequest, what: str, response: requests.Response) -> ProviderError:
+    def _unauthorized(self, source: str, message: str) -> str:
+        """Why a 401, by the kind of credential that was sent."""
+        if self._auth == "api-token":
+            return (
+                f"Bitbucket Cloud rejected the Atlassian API token from {source} with the e-mail "
+                f"{self._user!r} (401: {message}): the REST API needs the Atlassian account's e-mail "
+                "(BITBUCKET_EMAIL), not the Bitbucket username, and a token that is not expired or revoked, "
+                'made with "Create API token with scopes" for Bitbucket'
+            )
+        if self._auth == "app-password":
+            return (
+                f"Bitbucket Cloud rejected the credential from {source}, sent as an app password for "
+                f"{self._user!r} (401): Atlassian removed app passwords on {APP_PASSWORDS_REMOVED}; "
+                f"{_USE_API_TOKEN} (if it already is an API token, only BITBUCKET_EMAIL is missing)"
+            )
+        return (
+            f"Bitbucket Cloud rejected the access token from {source} (401: {message}): use a workspace, "
+            "project or repository access token that is not expired or revoked (for git its username is "
+            "x-token-auth); an Atlassian API token is not sent as Bearer: give it with BITBUCKET_EMAIL "
+            "and BITBUCKET_API_TOKEN"
+        )
+
+    def _merge_failure(
+        self,
+        pr: PullRequest,
+        what: str,
+        response: requests.Response,
+        current: dict[str, Any] | None,
+        *,
+        task_status: str = "",
+    ) -> ProviderError:
         status = response.status_code
+        state = str((current or {}).get("state") or "")
+        if state in ("DECLINED", "SUPERSEDED"):
+            return ProviderError(
+                f"Bitbucket Cloud cannot merge pull request #{pr.number}: it is {state.lower()} (someone "
+                "closed it meanwhile); run again to open a new one"
+            )
         if status in (400, 405, 409) or (status == 200 and _json_or_empty(response).get("type") == "error"):
             return ProviderError(
                 f"Bitbucket Cloud refused to merge pull request #{pr.number}: "
                 f"{_error_message(response).rstrip('. ')}; "
                 "check its merge checks (approvals, unresolved tasks, builds, conflicts) and the merge "
-                "strategies the branch allows"
+                f"strategies the branch allows{_allowed_note(current or {})}"
+            )
+        if status == 200:
+            return ProviderError(
+                f"{what}: Bitbucket Cloud reported merge task status {task_status or '(none)'}; "
+                f"check pull request #{pr.number} in the web UI"
             )
         if status == 555:
             return ProviderError(
-                f"{what}: Bitbucket Cloud timed out merging (555); check pull request #{pr.number} in the "
-                "web UI and merge it there or run again later"
+                f"{what}: Bitbucket Cloud timed out merging (555), and pull request #{pr.number} is not "
+                "merged; merge it in the web UI or run again later"
             )
         return self._failure(what, response)
+
+
+def _merge_settings(pull: dict[str, Any]) -> tuple[list[str] | None, str | None, str]:
+    """(allowed strategies or None if the payload does not say, the default, the branch's name)."""
+    branch = ((pull.get("destination") or {}).get("branch")) or {}
+    name = str(branch.get("name") or "the destination branch")
+    allowed = branch.get("merge_strategies")
+    default = branch.get("default_merge_strategy")
+    if not isinstance(allowed, list):
+        return None, None, name
+    return [str(item) for item in allowed], str(default) if default else None, name
+
+
+def _allowed_note(pull: dict[str, Any]) -> str:
+    allowed, default, name = _merge_settings(pull)
+    if allowed is None:
+        return ""
+    usual = f", default {default}" if default else ""
+    return f" ({name} allows {', '.join(allowed) or 'none'}{usual})"
 
 
 def _quote(value: str) -> str:
@@ -433,6 +639,11 @@ def _error_message(response: requests.Response) -> str:
         detail = error.get("detail")
         if isinstance(detail, str) and detail and detail not in text:
             text = f"{text} ({detail})" if text else detail
+    content_type = response.headers.get("Content-Type", "")
+    if not text and content_type.startswith("text/plain") and response.text.strip():
+        # What the service answers a failed Basic login: "Login failed due to incorrect login
+        # credentials or method." and a link, in plain text. Its first line is the reason.
+        text = response.text.strip().splitlines()[0]
     if not text:
         text = f"{response.status_code} {response.reason or ''}".strip()
     text = " ".join(text.split())

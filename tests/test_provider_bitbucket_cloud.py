@@ -7,7 +7,9 @@ deviations listed in DEVIATIONS below, which the real service accepts.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import itertools
 import json
 import logging
 import re
@@ -34,11 +36,14 @@ from updater.remote import parse_origin
 
 SLICE = Path(__file__).parent / "openapi" / "bitbucket-cloud-slice.json"
 USERNAME = "ci-bot"
-APP_PASSWORD = "app-pw-Xq7vRk2mZ9"  # distinctive, so a leak in a message is easy to spot
+EMAIL = "ci-bot@example.com"
+API_TOKEN = "ATATT3xFfGF0-api-token-Zr6tY2uK"  # distinctive, so a leak in a message is easy to spot
+APP_PASSWORD = "app-pw-Xq7vRk2mZ9"
 ACCESS_TOKEN = "ATCTT3xFfGN0-access-token-Lm4pQ8"
 ORIGIN = f"https://{USERNAME}@bitbucket.org/team/gitops.git"
 HEAD = "update-to-commit-1b39bd0"
 TASK_STATUS = re.compile(r"/merge/task-status/[^/]+/?$")
+LOGIN_FAILED = "Login failed due to incorrect login credentials or method."
 
 logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access-log line per request is noise here
 # openapi-core does not check oauth2 security schemes and says so once per exchange; auth is the fake's job.
@@ -100,6 +105,8 @@ def _undo_null_fields(exchange: Logged) -> Logged | None:
 
 
 def _undo_error_extras(exchange: Logged) -> Logged | None:
+    if exchange.response_headers.get("Content-Type") != "application/json":
+        return None
     body = exchange.response_json if exchange.status >= 400 and exchange.response_body else None
     if not isinstance(body, dict):
         return None
@@ -166,7 +173,13 @@ def as_described(exchange: Logged) -> tuple[Logged, list[str]]:
 
 
 def error_shape_problems(exchange: Logged) -> list[str]:
-    """Bitbucket's standard error object: {"type": "error", "error": {"message": "..."}}."""
+    """Bitbucket's standard error object: {"type": "error", "error": {"message": "..."}}; or, for a failed
+    Basic login, the plain-text answer the service gives (with its Basic challenge)."""
+    if exchange.status == 401 and exchange.response_headers.get("Content-Type") == "text/plain":
+        challenge = exchange.response_headers.get("WWW-Authenticate")
+        if exchange.response_body.decode().startswith(LOGIN_FAILED) and challenge:
+            return []
+        return [f"{exchange}: not Bitbucket's failed-login answer: {exchange.response_body!r}"]
     try:
         body = exchange.response_json
     except ValueError:
@@ -187,8 +200,6 @@ def contract_problems(exchanges: list[Logged], *, deviations: bool = True) -> li
     for exchange in exchanges:
         if exchange.fault:
             continue  # injected edge/proxy answers (text/html 502, 429): not the API's contract
-        if TASK_STATUS.search(exchange.path):
-            continue  # absent from this description; test_long_merge_* check these exchanges explicitly
         if exchange.status >= 400:
             problems += error_shape_problems(exchange)
         checked.append(as_described(exchange)[0] if deviations else exchange)
@@ -207,8 +218,10 @@ def server() -> Iterator[FakeBitbucketCloud]:
 
 @pytest.fixture
 def bb(server: FakeBitbucketCloud) -> Iterator[FakeBitbucketCloud]:
+    """The service as it is since 2026-07-28: an account with an Atlassian API token, no app passwords."""
     server.reset()
-    server.add_user(USERNAME, APP_PASSWORD)
+    server.app_passwords_removed = True
+    server.add_api_token(EMAIL, API_TOKEN, username=USERNAME)
     yield server
     assert server.errors == [], "the fake itself failed:\n" + "\n".join(server.errors)
     assert contract_problems(server.requests) == []
@@ -224,6 +237,12 @@ class Made:
     adapter: bitbucket_cloud.BitbucketCloud
     warnings: list[str] = field(default_factory=list)
     debug: list[str] = field(default_factory=list)
+
+
+def api_token(
+    secret: str = API_TOKEN, email: str | None = EMAIL, username: str | None = USERNAME
+) -> Credential:
+    return Credential(secret, username, "api-token", "BITBUCKET_API_TOKEN", api_username=email)
 
 
 def app_password(secret: str = APP_PASSWORD, username: str = USERNAME) -> Credential:
@@ -247,7 +266,7 @@ def config_for(
     debug: list[str] = made.debug if made else []
     return ProviderConfig(
         origin=parse_origin(origin),
-        credential=credential or app_password(),
+        credential=credential or api_token(),
         api_endpoint=api_endpoint or bb.api_url,
         timeout=5.0,
         deadline=deadline,
@@ -272,7 +291,7 @@ def api_calls(bb: FakeBitbucketCloud) -> list[str]:
 
 
 def failure(call: Callable[[], object]) -> str:
-    return provider_error(call, APP_PASSWORD, ACCESS_TOKEN)
+    return provider_error(call, API_TOKEN, APP_PASSWORD, ACCESS_TOKEN)
 
 
 # -- URL and repository derivation ----------------------------------------------------------------
@@ -316,34 +335,56 @@ def test_the_registry_connects_this_module(bb: FakeBitbucketCloud, repo: FakeRep
 @pytest.mark.parametrize(
     ("credential", "expected"),
     [
-        (Credential("s3cret", "ci-bot", "app-password", "BITBUCKET_APP_PASSWORD"), "basic"),
-        (Credential("s3cret", "x-token-auth", "access-token", "BITBUCKET_ACCESS_TOKEN"), "bearer"),
-        (Credential("s3cret", "ci-bot", "access-token", "BITBUCKET_ACCESS_TOKEN"), "bearer"),
-        # git's credential store (what Tekton writes): the username tells app password from token.
-        (Credential("s3cret", "x-token-auth", "token", "git credential helper"), "bearer"),
-        (Credential("s3cret", None, "token", "UPDATE_GITOPS_REPO_TOKEN"), "bearer"),
-        (Credential("s3cret", "ci-bot", "token", "git credential helper"), "basic"),
+        (Credential("s3cret", "ci-bot", "app-password", "BITBUCKET_APP_PASSWORD"), "app-password ci-bot"),
+        (Credential("s3cret", "x-token-auth", "access-token", "BITBUCKET_ACCESS_TOKEN"), "access-token"),
+        (Credential("s3cret", "ci-bot", "access-token", "BITBUCKET_ACCESS_TOKEN"), "access-token"),
+        # git's credential store (what Tekton writes): the username tells the kinds apart.
+        (Credential("s3cret", "x-token-auth", "token", "git credential helper"), "access-token"),
+        (Credential("s3cret", None, "token", "UPDATE_GITOPS_REPO_TOKEN"), "access-token"),
+        (Credential("s3cret", "ci-bot", "token", "git credential helper"), "app-password ci-bot"),
+        # An Atlassian API token: REST with the e-mail, whatever git's username is.
+        (
+            Credential("s3cret", "ci-bot", "api-token", "BITBUCKET_API_TOKEN", "a@b.example"),
+            "api-token a@b.example",
+        ),
+        (
+            Credential("s3cret", None, "api-token", "BITBUCKET_API_TOKEN", "a@b.example"),
+            "api-token a@b.example",
+        ),
+        (Credential("s3cret", "ci-bot", "token", "origin URL", "a@b.example"), "api-token a@b.example"),
+        (Credential("s3cret", "a@b.example", "token", "UPDATE_GITOPS_REPO_TOKEN"), "api-token a@b.example"),
+        (
+            Credential("s3cret", "a@b.example", "app-password", "BITBUCKET_APP_PASSWORD"),
+            "api-token a@b.example",
+        ),
     ],
 )
 def test_credential_kind_chooses_basic_or_bearer_auth(credential: Credential, expected: str) -> None:
     config = ProviderConfig(origin=parse_origin(ORIGIN), credential=credential)
-    auth = bitbucket_cloud.auth_kwargs(config)
-    if expected == "basic":
-        assert auth == {"username": "ci-bot", "password": "s3cret"}
-    else:
-        assert auth == {"token": "s3cret"}
+    kind, auth = bitbucket_cloud.auth_kind(config)
+    assert " ".join([kind, *([auth["username"]] if "username" in auth else [])]) == expected
+    assert auth.get("password", auth.get("token")) == "s3cret"
 
 
 def test_an_app_password_without_username_is_refused_before_any_request() -> None:
     credential = Credential("s3cret", None, "app-password", "BITBUCKET_APP_PASSWORD")
     config = ProviderConfig(origin=parse_origin(ORIGIN), credential=credential)
-    with pytest.raises(ProviderError, match="BITBUCKET_USERNAME"):
+    with pytest.raises(ProviderError, match=r"removed app passwords on 2026-07-28.*BITBUCKET_EMAIL"):
         bitbucket_cloud.connect(config)
 
 
 def test_no_credential_says_which_variables_to_set() -> None:
     config = ProviderConfig(origin=parse_origin(ORIGIN), credential=None)
-    with pytest.raises(ProviderError, match=r"BITBUCKET_APP_PASSWORD.*BITBUCKET_ACCESS_TOKEN"):
+    with pytest.raises(
+        ProviderError,
+        match=r"BITBUCKET_EMAIL.*BITBUCKET_API_TOKEN.*BITBUCKET_USERNAME.*BITBUCKET_ACCESS_TOKEN",
+    ):
+        bitbucket_cloud.connect(config)
+
+
+def test_an_api_token_without_the_e_mail_is_refused_before_any_request() -> None:
+    config = ProviderConfig(origin=parse_origin(ORIGIN), credential=api_token(email=None))
+    with pytest.raises(ProviderError, match=r"needs the account's e-mail .*: set BITBUCKET_EMAIL"):
         bitbucket_cloud.connect(config)
 
 
@@ -491,9 +532,7 @@ def test_the_fake_drops_reviewers_a_put_leaves_out_as_the_service_does(
     rita = bb.add_account("Rita")
     existing = bb.add_pull(repo, HEAD, "main", reviewers=[rita])
     url = f"{bb.api_url}/repositories/team/gitops/pullrequests/{existing.id}"
-    answer = requests.put(
-        url, json={"title": "t", "description": "d"}, auth=(USERNAME, APP_PASSWORD), timeout=5
-    )
+    answer = requests.put(url, json={"title": "t", "description": "d"}, auth=(EMAIL, API_TOKEN), timeout=5)
     assert answer.status_code == 200
     assert (existing.title, existing.reviewers) == ("t", [])
 
@@ -502,7 +541,15 @@ def test_the_fake_drops_reviewers_a_put_leaves_out_as_the_service_does(
 
 
 @pytest.mark.parametrize(
-    ("method", "strategy"), [("merge", "merge_commit"), ("squash", "squash"), ("rebase", "fast_forward")]
+    ("method", "strategy"),
+    [
+        ("merge", "merge_commit"),
+        ("squash", "squash"),
+        ("rebase", "rebase_fast_forward"),
+        *[(name, name) for name in bitbucket_cloud.STRATEGIES],
+        ("squash-fast-forward", "squash_fast_forward"),
+        ("Rebase-Merge", "rebase_merge"),
+    ],
 )
 def test_merge_uses_the_matching_bitbucket_strategy_and_keeps_the_branch(
     bb: FakeBitbucketCloud, method: str, strategy: str
@@ -510,13 +557,133 @@ def test_merge_uses_the_matching_bitbucket_strategy_and_keeps_the_branch(
     repo = bb.add_repo("team", "gitops", branches={"main", HEAD})
     made = connect(bb)
     pr = made.adapter.create(spec())
-    made.adapter.merge(pr, method)  # type: ignore[arg-type]
+    made.adapter.merge(pr, method)
 
     [pull] = bb.pulls
     assert (pull.state, pull.merge_strategy) == ("MERGED", strategy)
     assert bb.requests[-1].request_json == {"merge_strategy": strategy, "close_source_branch": False}
     assert repo.branches == {"main", HEAD}
     assert len(bb.requests) == 2  # create + merge: the handle from create needs no re-fetch
+
+
+@pytest.mark.parametrize(
+    ("method", "allowed", "strategy"),
+    [
+        # Where the branch does not allow the first choice, the next one that means the same.
+        ("rebase", ("merge_commit", "fast_forward"), "fast_forward"),
+        ("squash", ("merge_commit", "squash_fast_forward"), "squash_fast_forward"),
+    ],
+)
+def test_a_generic_method_falls_back_to_what_the_branch_allows(
+    bb: FakeBitbucketCloud, method: str, allowed: tuple[str, ...], strategy: str
+) -> None:
+    bb.add_repo("team", "gitops", merge_strategies=allowed)
+    made = connect(bb)
+    pr = made.adapter.create(spec())
+    made.adapter.merge(pr, method)
+    assert bb.pulls[0].merge_strategy == strategy
+    assert len(bb.requests) == 2
+
+
+def test_a_strategy_the_destination_branch_does_not_allow_is_refused_before_merging(
+    bb: FakeBitbucketCloud,
+) -> None:
+    # main allows all six; release (a branch restriction) only squash and fast_forward.
+    repo = bb.add_repo("team", "gitops", branch_merge_strategies={"release": ("squash", "fast_forward")})
+    made = connect(bb)
+    pr = made.adapter.create(spec(base="release"))
+    message = failure(lambda: made.adapter.merge(pr, "rebase_merge"))
+    assert message == (
+        "Bitbucket Cloud does not allow the rebase_merge merge strategy on release, the destination of "
+        "pull request #1; it allows squash, fast_forward (default squash): pass one of them as "
+        "-merge-method (not rebase_merge), or allow rebase_merge in the repository's settings (Merge "
+        "strategies)"
+    )
+    message = failure(lambda: made.adapter.merge(pr, "merge"))
+    assert "does not allow the merge_commit merge strategy on release" in message
+    assert "(not merge (merge_commit))" in message
+    assert api_calls(bb) == ["POST /repositories/team/gitops/pullrequests"]  # nothing sent to merge
+    assert bb.pull(repo, 1).state == "OPEN"
+
+
+def test_a_refused_strategy_is_named_with_the_allowed_ones_when_the_listing_did_not_say(
+    bb: FakeBitbucketCloud,
+) -> None:
+    repo = bb.add_repo("team", "gitops", merge_strategies=("squash",))
+    bb.add_pull(repo, HEAD, "main")
+    made = connect(bb)
+    pr = made.adapter.find_open(HEAD, "main")
+    assert pr is not None and isinstance(pr.handle, dict)
+    del pr.handle["destination"]["branch"]["merge_strategies"]  # a payload that does not say
+    message = failure(lambda: made.adapter.merge(pr, "rebase"))
+    assert (
+        "refused to merge pull request #1: The rebase_fast_forward merge strategy is not allowed" in message
+    )
+    assert message.endswith("(main allows squash, default squash)")
+    assert api_calls(bb)[-1] == "GET /repositories/team/gitops/pullrequests/1"  # re-read to say so
+
+
+def test_an_unknown_merge_method_is_refused() -> None:
+    config = ProviderConfig(origin=parse_origin(ORIGIN), credential=access_token())
+    adapter = bitbucket_cloud.BitbucketCloud(config, None, "http://x/2.0", "team", "gitops", 0.1, auth="x")
+    pr = bitbucket_cloud.BitbucketCloud._pull(adapter, {"id": 1})
+    message = failure(lambda: adapter.merge(pr, "octopus"))
+    assert message.startswith("-merge-method=octopus is not a Bitbucket Cloud merge method")
+    assert "rebase_fast_forward" in message
+
+
+# -- a merge whose answer was lost (issue 13 item 6) ---------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [502, 500, 504])
+def test_a_merge_that_went_through_but_was_answered_5xx_is_a_success(
+    bb: FakeBitbucketCloud, repo: FakeRepo, status: int
+) -> None:
+    made = connect(bb)
+    pr = made.adapter.create(spec())
+    bb.lose_next_merge_answer(status)
+    made.adapter.merge(pr, "squash")  # no refusal: the pull request is merged
+
+    assert bb.pulls[0].state == "MERGED"
+    merges = [e for e in bb.requests if e.method == "POST" and e.path.endswith("/merge")]
+    assert merges[0].status == status
+    # A retry of the merge (where the retry policy resends it) is refused: it is merged already.
+    assert all(e.status == 400 for e in merges[1:])
+    assert api_calls(bb)[-1] == "GET /repositories/team/gitops/pullrequests/1"
+
+
+def test_a_refusal_after_a_5xx_is_still_a_refusal(bb: FakeBitbucketCloud) -> None:
+    repo = bb.add_repo("team", "gitops", required_approvals=1)
+    made = connect(bb)
+    pr = made.adapter.create(spec())
+    bb.fail_next(502, method="POST", path="/merge$")  # the edge failed before the merge was tried
+    message = failure(lambda: made.adapter.merge(pr, "merge"))
+    assert (
+        "refused to merge pull request #1: You can't merge until this pull request has 1 approval" in message
+    )
+    assert bb.pull(repo, 1).state == "OPEN"
+
+
+def test_a_pull_request_declined_meanwhile_is_reported_as_such(
+    bb: FakeBitbucketCloud, repo: FakeRepo
+) -> None:
+    made = connect(bb)
+    pr = made.adapter.create(spec())
+    bb.pulls[0].state = "DECLINED"
+    message = failure(lambda: made.adapter.merge(pr, "merge"))
+    assert message == (
+        "Bitbucket Cloud cannot merge pull request #1: it is declined (someone closed it meanwhile); "
+        "run again to open a new one"
+    )
+
+
+def test_a_merge_without_any_answer_is_checked_before_failing(bb: FakeBitbucketCloud, repo: FakeRepo) -> None:
+    made = connect(bb)
+    pr = made.adapter.create(spec())
+    bb.fail_next(503, times=1000, method="POST", path="/merge$")
+    message = failure(lambda: made.adapter.merge(pr, "merge"))
+    assert "merging pull request #1 (merge_commit): Bitbucket Cloud kept answering 503" in message
+    assert api_calls(bb)[-1] == "GET /repositories/team/gitops/pullrequests/1"  # looked before saying so
 
 
 def test_merge_refused_for_missing_approvals_says_why(bb: FakeBitbucketCloud) -> None:
@@ -538,16 +705,6 @@ def test_merge_refused_for_unresolved_tasks_says_why(bb: FakeBitbucketCloud) -> 
     pr = made.adapter.find_open(HEAD, "main")
     assert pr is not None
     assert "all tasks are resolved (3 open)" in failure(lambda: made.adapter.merge(pr, "squash"))
-
-
-def test_merge_with_a_strategy_the_branch_does_not_allow_is_refused(bb: FakeBitbucketCloud) -> None:
-    repo = bb.add_repo("team", "gitops", merge_strategies=("squash",))
-    bb.add_pull(repo, HEAD, "main")
-    made = connect(bb)
-    pr = made.adapter.find_open(HEAD, "main")
-    assert pr is not None
-    message = failure(lambda: made.adapter.merge(pr, "rebase"))
-    assert "fast_forward merge strategy is not allowed" in message
 
 
 def test_a_409_refusal_passes_bitbucket_s_message_through(bb: FakeBitbucketCloud, repo: FakeRepo) -> None:
@@ -621,31 +778,286 @@ def test_long_merge_still_running_at_the_deadline_stops_polling(
     assert 2 <= len(_task_status_exchanges(bb)) < 20
 
 
+def test_long_merge_polls_with_growing_waits_that_end_at_the_deadline(
+    bb: FakeBitbucketCloud, repo: FakeRepo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    waits: list[float] = []
+    real_sleep = time.sleep
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        real_sleep(seconds)
+
+    monkeypatch.setattr(time, "sleep", sleep)  # the adapter polls through time.sleep
+    made = connect(bb, deadline=0.3)
+    pr = made.adapter.create(spec())
+    bb.slow_next_merge(polls=10_000)
+    started = time.monotonic()
+    message = failure(lambda: made.adapter.merge(pr, "merge"))
+    assert time.monotonic() - started < 1.0
+    assert "still merging after 0.3s" in message
+
+    # Exponential back-off from the adapter's base wait (deadline/20), each wait cut to what is left.
+    assert waits[0] == pytest.approx(0.015)
+    assert all(b == pytest.approx(a * 2) for a, b in itertools.pairwise(waits[:-1]))
+    assert waits[-1] <= waits[-2] * 2 + 1e-9
+    assert 0.1 <= sum(waits) <= 0.3 + 1e-6  # the deadline is used, never overrun
+    assert len(_task_status_exchanges(bb)) == len(waits) + 1
+    assert api_calls(bb)[-1] == "GET /repositories/team/gitops/pullrequests/1"  # the verdict is re-read
+
+
+def test_long_merge_polls_reach_the_api_endpoint_whatever_host_the_location_names(
+    bb: FakeBitbucketCloud, repo: FakeRepo
+) -> None:
+    made = connect(bb)
+    pr = made.adapter.create(spec())
+    # The service names its own host (api.bitbucket.org) even to a client behind a proxy.
+    bb.slow_next_merge(polls=1, location_base="http://127.0.0.1:9/2.0")
+    made.adapter.merge(pr, "merge")
+    assert bb.requests[1].response_headers["Location"].startswith("http://127.0.0.1:9/2.0/repositories/")
+    assert len(_task_status_exchanges(bb)) == 2 and bb.pulls[0].state == "MERGED"
+
+
 # -- failures -----------------------------------------------------------------------------------
 
 
-def test_a_wrong_app_password_names_the_source_and_the_username_rule(
+def test_an_app_password_is_refused_since_their_removal_and_the_message_says_what_to_use(
     bb: FakeBitbucketCloud, repo: FakeRepo
 ) -> None:
-    made = connect(bb, app_password("wrong-Secret-123"))
+    bb.add_user("legacy-bot", APP_PASSWORD)
+    made = connect(bb, app_password(username="legacy-bot"))
     message = failure(made.adapter.default_branch)
-    assert "rejected the app password from BITBUCKET_APP_PASSWORD (401)" in message
-    assert "username (not the email)" in message
+    assert message.startswith(
+        "reading the repository: Bitbucket Cloud rejected the credential from BITBUCKET_APP_PASSWORD, "
+        "sent as an app password for 'legacy-bot' (401): Atlassian removed app passwords on 2026-07-28; "
+    )
+    assert "BITBUCKET_EMAIL (the Atlassian account e-mail) and BITBUCKET_API_TOKEN" in message
+    assert "x-bitbucket-api-token-auth" in message and "BITBUCKET_ACCESS_TOKEN" in message
+    # What the service answers a failed Basic login: plain text and its challenge, modelled as seen.
+    [answer] = bb.requests
+    assert answer.status == 401 and answer.response_body.decode().startswith(LOGIN_FAILED)
+    assert answer.response_headers["WWW-Authenticate"] == 'Basic realm="Bitbucket.org HTTP"'
+
+
+def test_the_fake_accepted_app_passwords_before_their_removal(bb: FakeBitbucketCloud, repo: FakeRepo) -> None:
+    bb.app_passwords_removed = False
+    bb.add_user("legacy-bot", APP_PASSWORD)
+    assert connect(bb, app_password(username="legacy-bot")).adapter.default_branch() == "main"
+    assert bb.accepts_git("legacy-bot", APP_PASSWORD)
+    bb.app_passwords_removed = True
+    assert not bb.accepts_git("legacy-bot", APP_PASSWORD)
+
+
+def test_a_wrong_api_token_names_the_e_mail_rule(bb: FakeBitbucketCloud, repo: FakeRepo) -> None:
+    made = connect(bb, api_token("wrong-Secret-123"))
+    message = failure(made.adapter.default_branch)
+    assert (
+        "rejected the Atlassian API token from BITBUCKET_API_TOKEN with the e-mail 'ci-bot@example.com' "
+        f"(401: {LOGIN_FAILED})" in message
+    )
+    assert "Atlassian account's e-mail (BITBUCKET_EMAIL), not the Bitbucket username" in message
     assert "wrong-Secret-123" not in message
 
 
-def test_an_email_as_username_is_called_out(bb: FakeBitbucketCloud, repo: FakeRepo) -> None:
-    made = connect(bb, app_password(username="ci-bot@example.com"))
-    message = failure(lambda: made.adapter.find_open(HEAD, "main"))
-    assert "'ci-bot@example.com' looks like an email address" in message
+def test_the_rest_api_takes_an_api_token_with_the_e_mail_only(bb: FakeBitbucketCloud, repo: FakeRepo) -> None:
+    """What the fake models, as Atlassian documents it: git's usernames do not work on the REST API."""
+    url = f"{bb.api_url}/repositories/team/gitops"
+    for user in (USERNAME, "x-bitbucket-api-token-auth"):
+        assert requests.get(url, auth=(user, API_TOKEN), timeout=5).status_code == 401
+    assert requests.get(url, auth=(EMAIL, API_TOKEN), timeout=5).status_code == 200
+    # ... and git takes it with the Bitbucket username or the static one, never with the e-mail.
+    assert bb.accepts_git(USERNAME, API_TOKEN) and bb.accepts_git("x-bitbucket-api-token-auth", API_TOKEN)
+    assert not bb.accepts_git(EMAIL, API_TOKEN)
+
+
+def test_an_email_as_username_is_an_api_token_not_an_error(bb: FakeBitbucketCloud, repo: FakeRepo) -> None:
+    # UPDATE_GITOPS_REPO_USERNAME=<e-mail> with the API token in UPDATE_GITOPS_REPO_TOKEN, or the old
+    # variables with the e-mail in BITBUCKET_USERNAME: the e-mail goes to REST, the static name to git.
+    for credential in (
+        Credential(API_TOKEN, EMAIL, "token", "UPDATE_GITOPS_REPO_TOKEN"),
+        Credential(API_TOKEN, EMAIL, "app-password", "BITBUCKET_APP_PASSWORD"),
+    ):
+        made = connect(bb, credential)
+        assert made.adapter.find_open(HEAD, "main") is None
+        user, _, secret = _basic(credential.git_env("bitbucket-cloud"))
+        assert (user, secret) == ("x-bitbucket-api-token-auth", API_TOKEN)
+        assert bb.accepts_git(user, secret)
+    assert {e.status for e in bb.requests} == {200}
 
 
 def test_a_rejected_access_token_explains_token_kinds(bb: FakeBitbucketCloud, repo: FakeRepo) -> None:
     made = connect(bb, access_token("expired-token-456"))
     message = failure(made.adapter.default_branch)
-    assert "rejected the access token from BITBUCKET_ACCESS_TOKEN (401)" in message
+    assert (
+        "rejected the access token from BITBUCKET_ACCESS_TOKEN "
+        "(401: Token is invalid, expired, or not supported for this endpoint.)" in message
+    )
     assert "workspace, project or repository access token" in message and "x-token-auth" in message
+    assert "an Atlassian API token is not sent as Bearer" in message and "BITBUCKET_EMAIL" in message
     assert "expired-token-456" not in message
+    assert bb.requests[0].response_json == {
+        "type": "error",
+        "error": {"message": "Token is invalid, expired, or not supported for this endpoint."},
+    }
+
+
+def test_an_api_token_sent_as_bearer_is_refused_as_the_service_does(
+    bb: FakeBitbucketCloud, repo: FakeRepo
+) -> None:
+    made = connect(bb, Credential(API_TOKEN, None, "token", "UPDATE_GITOPS_REPO_TOKEN"))
+    message = failure(made.adapter.default_branch)
+    assert "an Atlassian API token is not sent as Bearer: give it with BITBUCKET_EMAIL" in message
+
+
+def test_an_api_token_without_the_pull_request_scope_is_told_which(
+    bb: FakeBitbucketCloud, repo: FakeRepo
+) -> None:
+    bb.add_api_token(
+        "reader@example.com", "ATATT-reader-token-1", username="reader", scopes=["read:repository:bitbucket"]
+    )
+    made = connect(bb, api_token("ATATT-reader-token-1", email="reader@example.com", username="reader"))
+    message = failure(lambda: made.adapter.find_open(HEAD, "main"))
+    assert "the API token from BITBUCKET_API_TOKEN may not do this on team/gitops (403:" in message
+    assert "make a token with the scope read:pullrequest:bitbucket" in message
+    assert "write:pullrequest:bitbucket" in message
+
+
+# -- where the credential comes from (updater/credentials.py, Bitbucket Cloud's part) -------------------
+
+
+def _basic(env: dict[str, str]) -> tuple[str, str, str]:
+    header = env["http.extraHeader"]
+    assert header.startswith("Authorization: Basic ")
+    return base64.b64decode(header.removeprefix("Authorization: Basic ")).decode().partition(":")
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    """No credential anywhere but what a test sets: an empty HOME (no ~/.git-credentials)."""
+    from tests.gitserver import make_home
+
+    monkeypatch.setenv("HOME", make_home(tmp_path)["HOME"])
+    for name in (
+        "UPDATE_GITOPS_REPO_TOKEN",
+        "UPDATE_GITOPS_REPO_USERNAME",
+        "BITBUCKET_EMAIL",
+        "BITBUCKET_API_TOKEN",
+        "BITBUCKET_USERNAME",
+        "BITBUCKET_APP_PASSWORD",
+        "BITBUCKET_ACCESS_TOKEN",
+        "BITBUCKET_TOKEN",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+@pytest.mark.parametrize(
+    ("variables", "origin", "git_user", "source"),
+    [
+        # The documented way: e-mail and API token, the Bitbucket username for git.
+        (
+            {"BITBUCKET_EMAIL": EMAIL, "BITBUCKET_API_TOKEN": API_TOKEN, "BITBUCKET_USERNAME": USERNAME},
+            "https://bitbucket.org/team/gitops.git",
+            USERNAME,
+            "BITBUCKET_API_TOKEN",
+        ),
+        # Without a username: the static one (or the one in Bitbucket's clone URL).
+        (
+            {"BITBUCKET_EMAIL": EMAIL, "BITBUCKET_API_TOKEN": API_TOKEN},
+            "https://bitbucket.org/team/gitops.git",
+            "x-bitbucket-api-token-auth",
+            "BITBUCKET_API_TOKEN",
+        ),
+        (
+            {"BITBUCKET_EMAIL": EMAIL, "BITBUCKET_API_TOKEN": API_TOKEN},
+            ORIGIN,
+            USERNAME,
+            "BITBUCKET_API_TOKEN",
+        ),
+        # The old variables, the app password replaced by an API token, and BITBUCKET_EMAIL added.
+        (
+            {"BITBUCKET_EMAIL": EMAIL, "BITBUCKET_USERNAME": USERNAME, "BITBUCKET_APP_PASSWORD": API_TOKEN},
+            "https://bitbucket.org/team/gitops.git",
+            USERNAME,
+            "BITBUCKET_APP_PASSWORD",
+        ),
+        # Tekton's ~/.git-credentials form in the origin URL (git's username), BITBUCKET_EMAIL for REST.
+        (
+            {"BITBUCKET_EMAIL": EMAIL},
+            f"https://{USERNAME}:{API_TOKEN}@bitbucket.org/team/gitops.git",
+            USERNAME,
+            "origin URL",
+        ),
+    ],
+)
+def test_api_token_variables_reach_git_and_the_rest_api(
+    clean_env: pytest.MonkeyPatch,
+    bb: FakeBitbucketCloud,
+    repo: FakeRepo,
+    variables: dict[str, str],
+    origin: str,
+    git_user: str,
+    source: str,
+) -> None:
+    from updater.credentials import find_credential
+
+    for name, value in variables.items():
+        clean_env.setenv(name, value)
+    found = find_credential(parse_origin(origin), "bitbucket-cloud")
+    assert found is not None and found.source == source
+    user, _, secret = _basic(found.git_env("bitbucket-cloud"))
+    assert (user, secret) == (git_user, API_TOKEN) and bb.accepts_git(user, secret)
+
+    made = connect(bb, found, origin=origin)
+    assert made.adapter.default_branch() == "main"
+    basic = base64.b64encode(f"{EMAIL}:{API_TOKEN}".encode()).decode()
+    assert bb.requests[-1].request_headers["Authorization"] == f"Basic {basic}"
+
+
+def test_an_api_token_comes_before_the_old_variables_and_access_tokens(clean_env: pytest.MonkeyPatch) -> None:
+    from updater.credentials import find_credential
+
+    clean_env.setenv("BITBUCKET_ACCESS_TOKEN", ACCESS_TOKEN)
+    clean_env.setenv("BITBUCKET_USERNAME", USERNAME)
+    clean_env.setenv("BITBUCKET_APP_PASSWORD", APP_PASSWORD)
+    found = find_credential(parse_origin(ORIGIN), "bitbucket-cloud")
+    assert found is not None and (found.kind, found.source) == ("app-password", "BITBUCKET_APP_PASSWORD")
+    clean_env.setenv("BITBUCKET_API_TOKEN", API_TOKEN)
+    clean_env.setenv("BITBUCKET_EMAIL", EMAIL)
+    found = find_credential(parse_origin(ORIGIN), "bitbucket-cloud")
+    assert found is not None
+    assert (found.kind, found.source, found.username, found.api_username) == (
+        "api-token",
+        "BITBUCKET_API_TOKEN",
+        USERNAME,
+        EMAIL,
+    )
+
+
+def test_an_api_token_without_e_mail_still_serves_git_and_the_api_says_what_is_missing(
+    clean_env: pytest.MonkeyPatch,
+) -> None:
+    from updater.credentials import find_credential
+
+    clean_env.setenv("BITBUCKET_API_TOKEN", API_TOKEN)
+    found = find_credential(parse_origin("https://bitbucket.org/team/gitops.git"), "bitbucket-cloud")
+    assert found is not None and found.kind == "api-token"
+    assert _basic(found.git_env("bitbucket-cloud"))[0] == "x-bitbucket-api-token-auth"
+    config = ProviderConfig(origin=parse_origin(ORIGIN), credential=found)
+    assert "set BITBUCKET_EMAIL" in failure(lambda: bitbucket_cloud.connect(config))
+
+
+def test_an_api_token_s_basic_header_is_redacted(clean_env: pytest.MonkeyPatch) -> None:
+    from updater import redact
+    from updater.credentials import find_credential
+
+    clean_env.setenv("BITBUCKET_EMAIL", EMAIL)
+    clean_env.setenv("BITBUCKET_API_TOKEN", API_TOKEN)
+    found = find_credential(parse_origin("https://bitbucket.org/team/gitops.git"), "bitbucket-cloud")
+    assert found is not None
+    rest = base64.b64encode(f"{EMAIL}:{API_TOKEN}".encode()).decode()
+    git = found.git_env("bitbucket-cloud")["http.extraHeader"].removeprefix("Authorization: Basic ")
+    assert rest not in redact.redact(f"sent {rest}") and git not in redact.redact(f"sent {git}")
 
 
 def test_a_missing_scope_is_named(bb: FakeBitbucketCloud, repo: FakeRepo) -> None:
@@ -704,10 +1116,7 @@ def test_a_502_on_create_is_retried_and_opens_one_pull_request(
 def test_an_unreachable_api_is_reported_after_the_connection_retries(bb: FakeBitbucketCloud) -> None:
     made = connect(bb, api_endpoint="http://127.0.0.1:9/2.0", deadline=0.3)
     message = failure(made.adapter.default_branch)
-    assert (
-        "Bitbucket Cloud: cannot reach http://127.0.0.1:9/2.0 (reading the repository: ConnectionError"
-        in message
-    )
+    assert "Bitbucket Cloud: cannot reach http://127.0.0.1:9/2.0 (reading the repository" in message
     assert "-api-endpoint" in message
 
 
@@ -748,7 +1157,7 @@ def test_sdk_object_model_shows_each_listed_deviation(bb: FakeBitbucketCloud, re
     from atlassian.bitbucket.cloud import Cloud
 
     root = bb.api_url[: -len("/2.0")]
-    cloud = Cloud(url=root, username=USERNAME, password=APP_PASSWORD)  # type: ignore[no-untyped-call]
+    cloud = Cloud(url=root, username=EMAIL, password=API_TOKEN)  # type: ignore[no-untyped-call]
     repository = cloud.repositories.get("team", "gitops")
     created = repository.pullrequests.create("title", HEAD, "main")  # description/close_source_branch: null
     listed = list(repository.pullrequests.each(q=f'source.branch.name = "{HEAD}"'))  # ".../pullrequests/"

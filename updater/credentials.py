@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from updater.remote import Origin
 
-    Kind = Literal["token", "job-token", "app-password", "access-token"]
+    Kind = Literal["token", "job-token", "app-password", "access-token", "api-token"]
 
 # The username git should send with a token when none is known, per provider. Forges ignore it for
 # PATs, but some require a specific one (GitLab job tokens, Bitbucket Cloud access tokens).
@@ -37,23 +37,39 @@ GIT_USERNAME = {
     "bitbucket-cloud": "x-token-auth",
     "bitbucket-server": "x-token-auth",
 }
+# Bitbucket Cloud's git username for an Atlassian API token when the account's Bitbucket username is not
+# given; its REST API wants the account's e-mail instead (Credential.api_username), which git refuses.
+BITBUCKET_API_TOKEN_GIT_USER = "x-bitbucket-api-token-auth"
 
 
 class Credential:
-    __slots__ = ("kind", "secret", "source", "username")
+    __slots__ = ("api_username", "kind", "secret", "source", "username")
 
-    def __init__(self, secret: str, username: str | None, kind: Kind, source: str) -> None:
+    def __init__(
+        self, secret: str, username: str | None, kind: Kind, source: str, api_username: str | None = None
+    ) -> None:
         self.secret = secret  # never in a repr, a message or a command line
         self.username = username
         self.kind = kind
         self.source = source  # where it was found, for -verbose and error messages; never the value
+        # The username the REST API wants when it is not git's: a Bitbucket Cloud API token's e-mail.
+        self.api_username = api_username
 
     def __repr__(self) -> str:
-        return f"Credential(kind={self.kind!r}, username={self.username!r}, source={self.source!r})"
+        return (
+            f"Credential(kind={self.kind!r}, username={self.username!r}, source={self.source!r}, "
+            f"api_username={self.api_username!r})"
+        )
 
     def git_username(self, provider: str) -> str:
         if self.kind == "job-token":
             return "gitlab-ci-token"
+        if provider == "bitbucket-cloud" and (
+            (self.kind == "api-token" and not self.username) or "@" in (self.username or "")
+        ):
+            # git over HTTPS takes an API token with the Bitbucket username or this static one, never
+            # with the e-mail the REST API wants.
+            return BITBUCKET_API_TOKEN_GIT_USER
         return self.username or GIT_USERNAME.get(provider, "x-access-token")
 
     def git_env(self, provider: str) -> dict[str, str]:
@@ -100,7 +116,14 @@ def _from_provider_env(provider: str) -> Credential | None:
         if secret := _env("CI_JOB_TOKEN"):
             return Credential(secret, None, "job-token", "CI_JOB_TOKEN")
     elif provider == "bitbucket-cloud":
-        user = _env("BITBUCKET_USERNAME")
+        # An Atlassian API token: REST with the account e-mail, git with the Bitbucket username (or the
+        # static x-bitbucket-api-token-auth). BITBUCKET_APP_PASSWORD is still read: with BITBUCKET_EMAIL
+        # its value is taken for an API token, else for an app password (removed by Atlassian on
+        # 2026-07-28, which a 401 then says).
+        user, email = _env("BITBUCKET_USERNAME"), _env("BITBUCKET_EMAIL")
+        for name in ("BITBUCKET_API_TOKEN", "BITBUCKET_APP_PASSWORD"):
+            if (secret := _env(name)) and (email or name == "BITBUCKET_API_TOKEN"):
+                return Credential(secret, user, "api-token", name, api_username=email)
         if user and (secret := _env("BITBUCKET_APP_PASSWORD")):
             return Credential(secret, user, "app-password", "BITBUCKET_APP_PASSWORD")
         for name in ("BITBUCKET_ACCESS_TOKEN", "BITBUCKET_TOKEN"):
@@ -158,7 +181,23 @@ def find_credential(origin: Origin, provider: str, token_file: str | None = None
         redact.register(found.secret, found.username)
         if found.username is None and origin.username and found.source != "origin URL":
             # Bitbucket needs a real username for git; the origin URL often carries it.
-            found = Credential(found.secret, origin.username, found.kind, found.source)
+            found = Credential(found.secret, origin.username, found.kind, found.source, found.api_username)
+        if provider == "bitbucket-cloud":
+            found = _bitbucket_cloud_email(found)
+            redact.register(found.secret, found.api_username)
+            redact.register(found.secret, BITBUCKET_API_TOKEN_GIT_USER)
+    return found
+
+
+def _bitbucket_cloud_email(found: Credential) -> Credential:
+    """BITBUCKET_EMAIL joins a credential from any source that names a user: an API token stored for git
+    (`https://USER:TOKEN@bitbucket.org` in ~/.git-credentials) then also reaches the REST API."""
+    email = _env("BITBUCKET_EMAIL")
+    user = found.username or ""
+    if found.api_username or not email or found.kind in ("access-token", "app-password"):
+        return found
+    if found.kind == "api-token" or (user and user != "x-token-auth" and "@" not in user):
+        return Credential(found.secret, found.username, found.kind, found.source, email)
     return found
 
 

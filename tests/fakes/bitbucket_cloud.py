@@ -3,9 +3,17 @@
 It serves the part of https://api.bitbucket.org/2.0 that providers/bitbucket_cloud.py (and the
 atlassian-python-api object model) use, and behaves like the real service where that matters:
 
-- auth: Basic `username:app-password` or `Bearer <access token>`, 401 otherwise; each credential
-  carries scopes, and an endpoint the scopes do not cover answers 403 with Bitbucket's
-  "lack one or more required privilege scopes" error (detail = required/granted, an object);
+- auth, as Atlassian documents it since app passwords went (2026-07-28): an Atlassian API token is
+  Basic `e-mail:token` on the REST API (the Bitbucket username does not work there), and git over
+  HTTPS takes it with the Bitbucket username or `x-bitbucket-api-token-auth` but not the e-mail
+  (`accepts_git`); an access token is `Bearer <token>` (git: `x-token-auth`); an app password
+  (Basic `username:app-password`) works until `app_passwords_removed` is set. A failed Basic login
+  answers 401 in plain text ("Login failed due to incorrect login credentials or method." and a link,
+  as the service does), a failed Bearer token 401 with the JSON error "Token is invalid, expired, or
+  not supported for this endpoint."; both with `WWW-Authenticate: Basic realm="Bitbucket.org HTTP"`.
+  Each credential carries scopes (an API token the granular `read:pullrequest:bitbucket` kind), and
+  an endpoint the scopes do not cover answers 403 with Bitbucket's "lack one or more required
+  privilege scopes" error (detail = required/granted, an object);
 - repositories with a main branch; pull requests with state, source/destination, author, reviewers
   (left out of listings, as the real service does), draft, tasks and approvals;
 - listings paginated with `pagelen`, `page`, `size`, `next`, `previous`, `values`, filtered by
@@ -14,10 +22,13 @@ atlassian-python-api object model) use, and behaves like the real service where 
 - trailing slashes accepted on every path (the SDK lists `.../pullrequests/`);
 - create (title and source required, reviewers by {uuid} or account_id, unknown ones refused with
   "Malformed reviewers list"), update (PUT: title required, omitted reviewers are dropped),
-  merge (strategy checks, draft, conflicts, approvals, unresolved tasks -> 400 error shape
+  merge (the six strategies, checked against what the destination branch allows, which every pull
+  request shows as destination.branch.merge_strategies/default_merge_strategy; draft, conflicts,
+  approvals, unresolved tasks, an already merged pull request -> 400 error shape
   `{"type":"error","error":{"message":...}}`; a scripted refusal for other statuses such as 409;
   a scripted slow merge answers 202 + Location to a task-status resource that is PENDING, then
-  SUCCESS with merge_result or an error);
+  SUCCESS with merge_result or a 400 error, as Atlassian documents; a scripted lost answer merges
+  and then answers a 5xx, as a proxy whose upstream timed out would);
 - scriptable faults before auth (429 with Retry-After, 5xx from the edge), and a request log of
   `Exchange` records that tests/fakes/openapi_check.py validates against the vendor description.
 
@@ -60,7 +71,36 @@ from werkzeug import Request, Response
 from tests.fakes.openapi_check import Exchange
 
 STATES = ("OPEN", "MERGED", "DECLINED", "SUPERSEDED")
-STRATEGIES = ("merge_commit", "squash", "fast_forward")
+STRATEGIES = (
+    "merge_commit",
+    "squash",
+    "fast_forward",
+    "squash_fast_forward",
+    "rebase_fast_forward",
+    "rebase_merge",
+)
+API_TOKEN_GIT_USER = "x-bitbucket-api-token-auth"
+# An Atlassian API token's default scopes here: what this tool needs (pushing and pull requests).
+API_TOKEN_SCOPES = (
+    "read:repository:bitbucket",
+    "write:repository:bitbucket",
+    "read:pullrequest:bitbucket",
+    "write:pullrequest:bitbucket",
+)
+# The granular scope of an API token that stands for each classic scope an operation needs.
+GRANULAR_SCOPES = {
+    "repository": "read:repository:bitbucket",
+    "repository:write": "write:repository:bitbucket",
+    "pullrequest": "read:pullrequest:bitbucket",
+    "pullrequest:write": "write:pullrequest:bitbucket",
+}
+# Observed answers to a failed login (a Basic one in plain text, a Bearer one as Bitbucket's error).
+LOGIN_FAILED = (
+    "Login failed due to incorrect login credentials or method.\n"
+    "For information on authentication methods for Bitbucket Cloud APIs, visit:\n"
+    "    https://developer.atlassian.com/cloud/bitbucket/rest/intro/#authentication\n"
+)
+TOKEN_INVALID = "Token is invalid, expired, or not supported for this endpoint."
 MAX_PAGELEN = 50  # the real service's ceiling for pull request listings
 DEFAULT_PAGELEN = 10
 # What each scope implies (Bitbucket's scope documentation): pullrequest:write needs the repository
@@ -90,9 +130,11 @@ class Account:
     uuid: str
     account_id: str
     nickname: str
-    username: str | None = None  # what Basic auth with an app password needs
+    username: str | None = None  # the Bitbucket username: Basic auth with an app password, git
+    email: str | None = None  # the Atlassian account e-mail: Basic auth with an API token (REST)
     app_password: str | None = field(default=None, repr=False)
-    token: str | None = field(default=None, repr=False)
+    api_token: str | None = field(default=None, repr=False)
+    token: str | None = field(default=None, repr=False)  # an access token (Bearer)
     scopes: frozenset[str] = frozenset()
 
     def granted(self) -> frozenset[str]:
@@ -100,6 +142,13 @@ class Account:
         for scope in self.scopes:
             scopes |= IMPLIED_SCOPES.get(scope, frozenset())
         return frozenset(scopes)
+
+    def allows(self, scope: str, via_api_token: bool) -> bool:
+        """Whether the credential used covers the classic `scope` an operation needs. An API token's
+        granular scopes imply nothing: each operation needs its own."""
+        if via_api_token:
+            return GRANULAR_SCOPES[scope] in self.scopes
+        return scope in self.granted()
 
 
 @dataclass(eq=False)
@@ -111,6 +160,8 @@ class FakeRepo:
     git_dir: Path | None = None  # a bare repository (the git server's) whose refs are read live
     merge_strategies: tuple[str, ...] = STRATEGIES
     default_merge_strategy: str = "merge_commit"
+    # Per-branch settings (a branching model or branch restriction), else the repository's above.
+    branch_merge_strategies: dict[str, tuple[str, ...]] = field(default_factory=dict)
     required_approvals: int = 0
     require_tasks_resolved: bool = False
     private: bool = True
@@ -120,6 +171,13 @@ class FakeRepo:
     @property
     def full_name(self) -> str:
         return f"{self.workspace}/{self.slug}"
+
+    def strategies_for(self, branch: str) -> tuple[str, ...]:
+        return self.branch_merge_strategies.get(branch, self.merge_strategies)
+
+    def default_strategy_for(self, branch: str) -> str:
+        allowed = self.strategies_for(branch)
+        return self.default_merge_strategy if self.default_merge_strategy in allowed else allowed[0]
 
     def has_branch(self, name: str) -> bool:
         if self.git_dir is not None:
@@ -201,11 +259,14 @@ class _MergeTask:
 class _Reply(Exception):
     """Unwinds a handler with an HTTP answer (errors mostly)."""
 
-    def __init__(self, status: int, body: Any = None, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, body: Any = None, headers: dict[str, str] | None = None, *, edge: bool = False
+    ) -> None:
         super().__init__(status)
         self.status = status
         self.body = body
         self.headers = headers or {}
+        self.edge = edge  # an answer of the edge/proxy, not of the API (logged as a fault)
 
 
 def _error(
@@ -244,7 +305,10 @@ class FakeBitbucketCloud:
             self.errors: list[str] = []  # exceptions inside the fake: a test should fail on any
             self._faults: list[_Fault] = []
             self._merge_refusals: list[tuple[int, str]] = []
-            self._slow_merges: list[tuple[int, str | None]] = []
+            self._slow_merges: list[tuple[int, str | None, str | None]] = []
+            self._lost_merge_answers: list[int] = []
+            # Atlassian removed app passwords on 2026-07-28; False plays the service before that day.
+            self.app_passwords_removed = False
             self._tasks: dict[str, _MergeTask] = {}
             self._clock = itertools.count(1)
             self._hashes = itertools.count(1)
@@ -281,10 +345,38 @@ class FakeBitbucketCloud:
         scopes: Iterable[str] = ("pullrequest:write",),
         display_name: str | None = None,
     ) -> Account:
-        """An account that authenticates with Basic `username:app_password`."""
+        """An account with an app password: Basic `username:app_password`, until app_passwords_removed."""
         account = self._account(display_name or username, nickname=username)
         account.username, account.app_password, account.scopes = username, app_password, frozenset(scopes)
         return account
+
+    def add_api_token(
+        self,
+        email: str,
+        api_token: str,
+        *,
+        username: str,
+        scopes: Iterable[str] = API_TOKEN_SCOPES,
+        display_name: str | None = None,
+    ) -> Account:
+        """An Atlassian account with an API token: REST takes Basic `email:api_token`, git the token with
+        `username` (the Bitbucket username) or x-bitbucket-api-token-auth."""
+        account = self._account(display_name or username, nickname=username)
+        account.username, account.email, account.api_token = username, email, api_token
+        account.scopes = frozenset(scopes)
+        return account
+
+    def accepts_git(self, username: str, password: str) -> bool:
+        """Whether git over HTTPS would be let in with Basic `username:password` (Atlassian's rules)."""
+        with self._lock:
+            for account in self.accounts:
+                if account.api_token and password == account.api_token:
+                    return username in (account.username, API_TOKEN_GIT_USER)
+                if account.token and password == account.token:
+                    return username == "x-token-auth"
+                if account.app_password and password == account.app_password:
+                    return username == account.username and not self.app_passwords_removed
+            return False
 
     def add_access_token(
         self, token: str, *, scopes: Iterable[str] = ("pullrequest:write",), name: str = "gitops bot"
@@ -368,10 +460,21 @@ class FakeBitbucketCloud:
         with self._lock:
             self._merge_refusals.append((status, message))
 
-    def slow_next_merge(self, polls: int = 1, fail_message: str | None = None) -> None:
-        """The next merge answers 202 + Location; task-status is PENDING `polls` times, then done."""
+    def lose_next_merge_answer(self, status: int = 502) -> None:
+        """The next merge is carried out, but its answer is a `status` from the edge (the upstream
+        timed out): what the client sees of a merge that in fact went through."""
         with self._lock:
-            self._slow_merges.append((polls, fail_message))
+            self._lost_merge_answers.append(status)
+
+    def slow_next_merge(
+        self, polls: int = 1, fail_message: str | None = None, *, location_base: str | None = None
+    ) -> None:
+        """The next merge answers 202 + Location; task-status is PENDING `polls` times, then done.
+
+        location_base: the API root the Location names instead of this fake's (the real service names
+        https://api.bitbucket.org/2.0 even to a client that came through a proxy)."""
+        with self._lock:
+            self._slow_merges.append((polls, fail_message, location_base))
 
     # -- the server ---------------------------------------------------------------------------
 
@@ -385,8 +488,8 @@ class FakeBitbucketCloud:
                     raise fault
                 if rel is None:
                     raise _error(404, "Resource not found")
-                account = self._authenticate(request)
-                reply = self._route(request, rel, account)
+                account, via_api_token = self._authenticate(request)
+                reply = self._route(request, rel, account, via_api_token)
             except _Reply as answer:
                 reply = answer
             except Exception:  # a bug in the fake: make it loud, never a plausible answer
@@ -410,7 +513,7 @@ class FakeBitbucketCloud:
                     status=reply.status,
                     response_headers=headers,
                     response_body=body,
-                    fault=fault is not None,
+                    fault=fault is not None or reply.edge,
                     account=account.display_name if account else None,
                 )
             )
@@ -438,28 +541,35 @@ class FakeBitbucketCloud:
             return _Reply(fault.status, body, headers)
         return None
 
-    def _authenticate(self, request: Request) -> Account:
+    def _authenticate(self, request: Request) -> tuple[Account, bool]:
+        """The account, and whether it came in with an API token (whose scopes are granular)."""
         header = request.headers.get("Authorization", "")
         scheme, _, value = header.partition(" ")
-        found: Account | None = None
+        challenge = {"WWW-Authenticate": 'Basic realm="Bitbucket.org HTTP"'}
         if scheme.lower() == "basic":
             try:
                 username, _, password = base64.b64decode(value).decode().partition(":")
             except (ValueError, UnicodeDecodeError):
                 username, password = "", ""
-            # Only the account username works with an app password, never the email address.
-            found = next(
-                (a for a in self.accounts if a.username == username and a.app_password == password), None
-            )
-        elif scheme.lower() == "bearer":
+            for account in self.accounts:
+                # An API token goes with the account e-mail only: not the username, not git's static one.
+                if account.api_token and (account.email, account.api_token) == (username, password):
+                    return account, True
+                # An app password goes with the username only, never the e-mail; and no more at all
+                # once they are removed.
+                if (
+                    account.app_password
+                    and not self.app_passwords_removed
+                    and (account.username, account.app_password) == (username, password)
+                ):
+                    return account, False
+            raise _Reply(401, LOGIN_FAILED.encode(), {**challenge, "Content-Type": "text/plain"})
+        if scheme.lower() == "bearer":
             found = next((a for a in self.accounts if a.token and a.token == value.strip()), None)
-        if found is None:
-            raise _Reply(
-                401,
-                {"type": "error", "error": {"message": "Unauthorized"}},
-                {"WWW-Authenticate": 'Basic realm="Bitbucket.org HTTP"'},
-            )
-        return found
+            if found is not None:
+                return found, False
+            raise _Reply(401, {"type": "error", "error": {"message": TOKEN_INVALID}}, challenge)
+        raise _Reply(401, LOGIN_FAILED.encode(), {**challenge, "Content-Type": "text/plain"})
 
     _REPO = r"^/repositories/(?P<ws>[^/]+)/(?P<slug>[^/]+)"
     _ROUTES: tuple[tuple[str, str, str, str], ...] = (
@@ -478,7 +588,7 @@ class FakeBitbucketCloud:
         ),
     )
 
-    def _route(self, request: Request, rel: str, account: Account) -> _Reply:
+    def _route(self, request: Request, rel: str, account: Account, via_api_token: bool) -> _Reply:
         path_matched = False
         for method, pattern, handler_name, scope in self._ROUTES:
             match = re.match(pattern, rel)
@@ -487,12 +597,13 @@ class FakeBitbucketCloud:
             path_matched = True
             if method != request.method:
                 continue
-            granted = account.granted()
-            if scope not in granted:
+            if not account.allows(scope, via_api_token):
+                # Approximated for API tokens: the same error, naming the granular scope.
+                required = GRANULAR_SCOPES[scope] if via_api_token else scope
                 raise _error(
                     403,
                     "Your credentials lack one or more required privilege scopes.",
-                    detail={"required": [scope], "granted": sorted(account.scopes)},
+                    detail={"required": [required], "granted": sorted(account.scopes)},
                 )
             repo = self.repos.get(f"{match['ws']}/{match['slug']}".lower())
             if repo is None:
@@ -594,7 +705,7 @@ class FakeBitbucketCloud:
     def _merge_pull(self, request: Request, account: Account, repo: FakeRepo, id: str) -> _Reply:
         pull = self._find_pull(repo, id)
         data = _json_body(request) if request.get_data() else {}
-        strategy = data.get("merge_strategy") or repo.default_merge_strategy
+        strategy = data.get("merge_strategy") or repo.default_strategy_for(pull.destination)
         if strategy not in STRATEGIES:
             raise _field_error("merge_strategy", f"'{strategy}' is not a valid merge strategy")
         close = _optional(data, "close_source_branch", bool, pull.close_source_branch)
@@ -603,11 +714,12 @@ class FakeBitbucketCloud:
             raise _error(400, f"You can't merge a pull request that is {pull.state.lower()}.")  # approximated
         if pull.draft:
             raise _error(400, "You can't merge a draft pull request. Mark it as ready for review first.")
-        if strategy not in repo.merge_strategies:
-            allowed = ", ".join(repo.merge_strategies)
-            raise _error(
+        allowed = repo.strategies_for(pull.destination)
+        if strategy not in allowed:
+            raise _error(  # approximated wording
                 400,
-                f"The {strategy} merge strategy is not allowed on {pull.destination} (allowed: {allowed}).",
+                f"The {strategy} merge strategy is not allowed on {pull.destination} "
+                f"(allowed: {', '.join(allowed)}).",
             )
         if self._merge_refusals:
             status, refusal = self._merge_refusals.pop(0)
@@ -623,12 +735,18 @@ class FakeBitbucketCloud:
         if repo.require_tasks_resolved and pull.unresolved_tasks:
             raise _error(400, f"You can't merge until all tasks are resolved ({pull.unresolved_tasks} open).")
         if self._slow_merges:
-            polls, fail_message = self._slow_merges.pop(0)
+            polls, fail_message, location_base = self._slow_merges.pop(0)
             task_id = uuidlib.uuid4().hex
             self._tasks[task_id] = _MergeTask(pull, strategy, close, message, account, polls, fail_message)
             location = f"{self._pull_href(pull)}/merge/task-status/{task_id}"
+            if location_base:
+                location = location_base + location[len(self.api_url) :]
             return _Reply(202, None, {"Location": location})
         self._apply_merge(pull, strategy, close, account)
+        if self._lost_merge_answers:
+            status = self._lost_merge_answers.pop(0)
+            body = f"<html><body><h1>{status}</h1>upstream request timeout</body></html>".encode()
+            return _Reply(status, body, {"Content-Type": "text/html"}, edge=True)
         return _Reply(200, self._pull_json(pull, full=True))
 
     def _merge_task_status(
@@ -803,8 +921,8 @@ class FakeBitbucketCloud:
             body["mainbranch"] = {
                 "type": "branch",
                 "name": repo.mainbranch,
-                "merge_strategies": list(repo.merge_strategies),
-                "default_merge_strategy": repo.default_merge_strategy,
+                "merge_strategies": list(repo.strategies_for(repo.mainbranch)),
+                "default_merge_strategy": repo.default_strategy_for(repo.mainbranch),
             }
         return body
 
@@ -831,7 +949,11 @@ class FakeBitbucketCloud:
                 "repository": source_repo,
             },
             "destination": {
-                "branch": {"name": pull.destination},
+                "branch": {
+                    "name": pull.destination,
+                    "merge_strategies": list(pull.repo.strategies_for(pull.destination)),
+                    "default_merge_strategy": pull.repo.default_strategy_for(pull.destination),
+                },
                 "commit": {"hash": pull.destination_hash},
                 "repository": repo,
             },
