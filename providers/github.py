@@ -18,8 +18,8 @@ from github import Auth, Github, GithubException
 from github.PullRequest import PullRequest as GhPullRequest
 from github.Repository import Repository
 
+from providers import http
 from providers.base import MergeMethod, ProviderConfig, PullRequest, PullRequestSpec
-from providers.http import make_retry, transport_failure
 from updater import redact
 from updater.errors import ProviderError
 from updater.remote import Origin
@@ -78,10 +78,11 @@ def connect(config: ProviderConfig, *, backoff: float | None = None) -> GitHubAd
     if backoff is None:
         # Scaled to the deadline so a short deadline (tests, impatient CI) also waits briefly between tries.
         backoff = min(0.5, config.deadline / 40)
+    retry = http.make_retry(config.deadline, backoff)
     client = Github(
         auth=Auth.Token(config.credential.secret),
         base_url=base,
-        retry=make_retry(config.deadline, backoff),
+        retry=retry,
         timeout=max(1, math.ceil(config.timeout)),
         # PyGithub's default throttle sleeps ~1 s before every write; the retry policy handles limits.
         seconds_between_requests=0,
@@ -89,14 +90,27 @@ def connect(config: ProviderConfig, *, backoff: float | None = None) -> GitHubAd
         verify=config.ca_bundle or True,
         lazy=True,
     )
-    return GitHubAdapter(config, client, base, full_name)
+    # PyGithub insists on whole seconds, and would turn a 0.5 s timeout into 1 s; its connection (made
+    # on the first request) takes the requester's value, so give it the real one.
+    requester = client.requester
+    if hasattr(requester, "_Requester__timeout"):
+        requester._Requester__timeout = config.timeout  # type: ignore[attr-defined]
+    return GitHubAdapter(config, client, base, full_name, retry.log)
 
 
 class GitHubAdapter:
     name = "github"
 
-    def __init__(self, config: ProviderConfig, client: Github, base: str, full_name: str) -> None:
+    def __init__(
+        self,
+        config: ProviderConfig,
+        client: Github,
+        base: str,
+        full_name: str,
+        log: http.CallLog | None = None,
+    ) -> None:
         self.config = config
+        self.log = log  # what the last request went through (the retry policy keeps it)
         self.client = client
         self.api = base
         self.full_name = full_name
@@ -135,8 +149,12 @@ class GitHubAdapter:
             if exc.status == 422 and spec.draft and "draft" in reason.lower():
                 self.config.warn(f"GitHub: {reason}; opening a regular (non-draft) pull request instead")
                 created = self._call("open the pull request", lambda: self._create(spec, draft=False))
+            elif exc.status >= 500:
+                return self._converge(spec, exc)
             else:
                 self._fail("open the pull request", exc)
+        except requests.RequestException as exc:
+            return self._converge(spec, exc)
         pr = _wrap(created)
         self._decorate(created, spec)
         return pr
@@ -150,16 +168,24 @@ class GitHubAdapter:
     def merge(self, pr: PullRequest, method: MergeMethod) -> None:
         self.config.debug(f"GitHub: merge pull request #{pr.number} ({method})")
         handle = self._handle(pr)
+        action = f"merge pull request #{pr.number}"
         try:
             # Merge exactly the head this run saw: if another writer pushed since, GitHub answers 409
             # instead of merging commits nobody looked at.
             result = handle.merge(merge_method=method, sha=handle.head.sha)
         except GithubException as exc:
+            # A refusal may be the answer to a resent merge whose first try went through (a 502 from
+            # a gateway after GitHub merged, then 405 "not mergeable"); a 5xx leaves it unknown.
+            # Either way, the pull request itself says whether it is merged.
             if exc.status in (405, 409, 422):
-                raise ProviderError(_merge_refusal(pr.number, method, exc)) from None
-            self._fail(f"merge pull request #{pr.number}", exc)
+                message = _merge_refusal(pr.number, method, exc)
+            else:
+                message = redact.redact(self._explain(action, exc))
+            self._settle(pr, message)
+            return
         except requests.RequestException as exc:
-            self._fail(f"merge pull request #{pr.number}", exc)
+            self._settle(pr, redact.redact(self._explain(action, exc)))
+            return
         if not result.merged:
             raise ProviderError(
                 f"GitHub did not merge pull request #{pr.number} ({method}): {_one_line(result.message)}"
@@ -201,6 +227,44 @@ class GitHubAdapter:
                     f"GitHub: could not request reviews from {', '.join(spec.reviewers)}: {_reason(exc)}"
                 )
 
+    def _converge(self, spec: PullRequestSpec, exc: Exception) -> PullRequest:
+        """A create whose outcome is unknown (5xx, no answer): the pull request if it was opened after all.
+
+        One more request, on this failure path only; labels and reviewers are not applied then.
+        """
+        failure = redact.redact(self._explain("open the pull request", exc))
+        try:
+            existing = self.find_open(spec.head, spec.base)
+        except ProviderError:
+            existing = None
+        if existing is None:
+            raise ProviderError(
+                http.checked(failure, f"it did not: no pull request {spec.head} -> {spec.base} is open")
+            )
+        self.config.warn(
+            f"GitHub: opening the pull request did not come back cleanly ({failure}); it is open after all: "
+            f"#{existing.number}"
+        )
+        return existing
+
+    def _settle(self, pr: PullRequest, failure: str) -> None:
+        """After a merge call failed or was refused: fine if the pull request is merged, else `failure`.
+
+        One more request, on this failure path only.
+        """
+        try:
+            merged = bool(self._repo.get_pull(pr.number).merged)
+        except (GithubException, requests.RequestException) as exc:
+            raise ProviderError(
+                f"{failure} (and reading pull request #{pr.number} back to check failed too: {_reason(exc)})"
+            ) from None
+        if not merged:
+            raise ProviderError(failure)
+        self.config.warn(
+            f"GitHub: the merge call for pull request #{pr.number} did not come back cleanly ({failure}); "
+            "reading the pull request back shows it is merged"
+        )
+
     def _handle(self, pr: PullRequest) -> GhPullRequest:
         if isinstance(pr.handle, GhPullRequest):
             return pr.handle
@@ -221,24 +285,32 @@ class GitHubAdapter:
     def _explain(self, action: str, exc: Exception) -> str:
         where = f"{self.full_name} at {self.api}"
         source = self.config.credential.source if self.config.credential else "the environment"
-        transport = transport_failure("GitHub", self.api, action, exc, self.config.ca_bundle)
+        transport = http.transport_failure("GitHub", self.api, action, exc, self.config.ca_bundle, self.log)
         if transport is not None:
             return transport
         assert isinstance(exc, GithubException)
         status, reason = exc.status, _github_message(exc)
+        headers = {k.lower(): v for k, v in (exc.headers or {}).items()}
         if status == 401:
             return (
                 f"GitHub rejected the token from {source} (401 {reason}) for {self.api}: it is invalid, "
                 f"expired or revoked; set a valid token in {source}"
             )
+        limited = status in (403, 429) and (
+            "rate limit" in reason.lower() or http.rate_limit_reset(headers) is not None
+        )
+        if limited:
+            worded = http.status_failure("GitHub", self.api, action, status, reason, self.log)
+            if worded is not None:
+                return worded
+            # A secondary limit without Retry-After: GitHub asks for at least a minute's wait.
+            return (
+                f"GitHub rate-limited the run ({status} {reason}) trying to {action} at {self.api}: sent "
+                "once, not retried, as GitHub gave no Retry-After and asks clients to wait at least a "
+                "minute; rerun in a few minutes"
+            )
         if status == 403:
-            if "rate limit" in reason.lower():
-                return (
-                    f"GitHub rate limit hit while trying to {action} and still in force after waiting up to "
-                    f"{self.config.deadline:g}s ({reason}); rerun later"
-                )
-            headers = exc.headers or {}
-            if any(k.lower() == "x-github-sso" for k in headers):
+            if "x-github-sso" in headers:
                 return (
                     f"GitHub refused to {action} on {where}: the token from {source} is not authorised for "
                     f"the organisation's SAML single sign-on; authorise it for SSO in the token settings"
@@ -253,11 +325,9 @@ class GitHubAdapter:
                 f"GitHub answered 404 Not Found trying to {action} on {where}: check the repository path "
                 f"(origin) and -api-endpoint, and that the token from {source} can see the repository"
             )
-        if status == 429 or status >= 500:
-            return (
-                f"GitHub kept answering {status} ({reason}) trying to {action} on {self.api}; gave up after "
-                f"retrying for up to {self.config.deadline:g}s; rerun later"
-            )
+        worded = http.status_failure("GitHub", self.api, action, status, reason, self.log)
+        if worded is not None:
+            return worded
         return f"GitHub refused to {action} on {where} ({status}): {reason}"
 
 

@@ -32,6 +32,9 @@ READ_RETRIES = 1
 _NO_ANSWER = frozenset({"connect", "timeout", "dropped"})
 # Rate-limit resets are whole epoch seconds and the clocks differ: try again a second after it.
 RESET_MARGIN = 1.0
+# The advice ending a message about a write that may have taken effect; `checked()` replaces it with
+# what an adapter found when it looked.
+CHECK = "check whether it took effect, then rerun"
 
 
 class Attempt:
@@ -98,7 +101,7 @@ class CallLog:
         return self.last.reset_at if self.last else None
 
     def tried(self) -> str:
-        """'sent once', or '3 attempts: 502 twice, then 503, with 1.5s of waits'."""
+        """'sent once'; '4 attempts, each answered 502'; '3 attempts (502 twice, then 503)'."""
         n = len(self.attempts)
         if n <= 1:
             return "sent once"
@@ -108,9 +111,21 @@ class CallLog:
                 runs[-1][1] += 1
             else:
                 runs.append([attempt.what, 1])
-        listed = ", then ".join(f"{what} {_times(count)}" if count > 1 else str(what) for what, count in runs)
+        if len(runs) == 1:
+            first = self.attempts[0]
+            each = (
+                f"each answered {first.status}"
+                if first.status is not None
+                else _EACH.get(first.what, first.what)
+            )
+            text = f"{n} attempts, {each}"
+        else:
+            listed = ", then ".join(
+                f"{what} {_times(count)}" if count > 1 else str(what) for what, count in runs
+            )
+            text = f"{n} attempts ({listed})"
         waited = self.waited
-        return f"{n} attempts: {listed}" + (f", with {waited:.3g}s of waits" if waited >= 0.05 else "")
+        return text + (f", {waited:.2g}s of waits between them" if waited >= 0.05 else "")
 
     def why_stopped(self) -> str:
         """The end of a message: why no further attempt was made."""
@@ -129,6 +144,13 @@ class CallLog:
         if self.stop == "count":
             return "that is as many attempts as the tool makes"
         return ""
+
+
+_EACH = {
+    "no connection": "none connected",
+    "no answer in time": "none answered in time",
+    "dropped": "each dropped without an answer",
+}
 
 
 def _times(count: int) -> str:
@@ -359,15 +381,15 @@ def status_failure(
     tried, why = known.tried(), known.why_stopped()
     if limited:
         reset = known.reset_at
-        after = f"rerun after {_clock(reset)} UTC" if reset is not None else "rerun later"
+        asked = known.last is not None and known.last.retry_after is not None
+        after = f"rerun after {_clock(reset)} UTC" if reset is not None and not asked else "rerun later"
         return f"{label} rate-limited the run ({answer}) trying to {action} at {api}: {tried}; " + (
             f"{why}; {after}" if why else after
         )
     if known.stop == "not-retried":
         return (
             f"{label} answered {answer} trying to {action} at {api}: sent once and not retried, because "
-            f"the server may have carried the {known.method or 'request'} out before failing; check "
-            "whether it took effect, then rerun"
+            f"the server may have carried the {known.method or 'request'} out before failing; {CHECK}"
         )
     return f"{label} answered {answer} trying to {action} at {api}: {tried}" + (
         f"; {why}; rerun later" if why else "; rerun later"
@@ -409,9 +431,12 @@ def transport_failure(
         )
     if kind in ("timeout", "dropped"):
         what = "did not answer in time" if kind == "timeout" else "closed the connection without answering"
+        method = known.method if known is not None else ""
+        if method in ("GET", "HEAD", "OPTIONS"):
+            return f"{label}: {api} accepted the request but {what} ({action}{tried}); rerun later"
         return (
             f"{label}: {api} accepted the request but {what} ({action}{tried}); the server may have carried "
-            "it out: check, then rerun"
+            f"the {method or 'request'} out; {CHECK}"
         )
     return f"{label}: the request to {api} failed ({action}: {_reason(exc)}{tried}); rerun later"
 
@@ -447,3 +472,10 @@ def _reason(exc: Exception) -> str:
     if "timed out" in text:
         return "timed out"
     return type(exc).__name__
+
+
+def checked(message: str, finding: str) -> str:
+    """`message` with its advice to check whether a write took effect replaced by what was found."""
+    if CHECK in message:
+        return message.replace(CHECK, f"{finding}; rerun")
+    return f"{message} ({finding})"

@@ -44,6 +44,14 @@ GITHUB_ALLOW = (
         "come from any endpoint; the description declares them per operation, incompletely",
         side="response",
     ),
+    Allow(
+        "*",
+        ".*",
+        r"(?i)unknown response http status: 0\b",
+        "status 0 logs a request the fake never answered (stall_next with processed=False): the "
+        "connection closed without a response, which no description lists",
+        side="response",
+    ),
 )
 
 
@@ -352,7 +360,8 @@ def test_merge_blocked_by_branch_protection_says_what_is_missing(
     pr = adapter.create(spec())
     message = error_of(adapter.merge, pr, "merge")
     assert text in message and "protection" in message
-    assert gh.requests[-1].status == 405
+    # The refusal, then (on this failure path only) the pull request read back: not merged.
+    assert [(e.method, e.status) for e in gh.requests[-2:]] == [("PUT", 405), ("GET", 200)]
 
 
 def test_merge_succeeds_once_protection_is_satisfied(gh: FakeGitHub) -> None:
@@ -370,7 +379,7 @@ def test_head_pushed_by_someone_else_since_is_not_merged(gh: FakeGitHub) -> None
     pr = adapter.create(spec())
     gh.add_branch(REPO, "feature", sha="f" * 40)  # another writer pushed to the branch
     message = error_of(adapter.merge, pr, "merge")
-    assert gh.requests[-1].status == 409
+    assert [(e.method, e.status) for e in gh.requests[-2:]] == [("PUT", 409), ("GET", 200)]
     assert "Head branch was modified" in message and "rerun" in message
     assert not gh.pulls(REPO)[0].merged
 
@@ -489,8 +498,9 @@ def test_server_errors_until_the_deadline_give_a_clear_error(gh: FakeGitHub) -> 
     started = time.monotonic()
     message = error_of(connect(config(gh, deadline=0.3)).find_open, "feature", "main")
     assert time.monotonic() - started < 2
-    assert "502" in message and "gave up after retrying" in message and "0.3s" in message
     assert len(gh.requests) > 1
+    assert f"{len(gh.requests)} attempts, each answered 502" in message
+    assert "would end past the 0.3s retry deadline" in message and "rerun later" in message
 
 
 def test_unreachable_api_says_which_endpoint(gh: FakeGitHub) -> None:
@@ -499,7 +509,134 @@ def test_unreachable_api_says_which_endpoint(gh: FakeGitHub) -> None:
         port = s.getsockname()[1]
     endpoint = f"http://127.0.0.1:{port}/api/v3"
     message = error_of(connect(config(gh, api_endpoint=endpoint, deadline=0.2)).default_branch)
-    assert "cannot reach" in message and endpoint in message
+    assert f"cannot reach {endpoint}" in message and "connection refused" in message
+    # 1 try + CONNECT_RETRIES, none of which connected.
+    assert "no connection made; 4 attempts, none connected" in message
+
+
+def test_post_answered_500_says_it_was_sent_once_and_not_retried(gh: FakeGitHub) -> None:
+    gh.fail_next(500, method="POST")
+    message = error_of(connect(config(gh)).create, spec())
+    # Not resent; one look for the pull request in case the server opened it before failing.
+    assert [(e.method, e.status) for e in gh.requests] == [("POST", 500), ("GET", 200)]
+    assert "answered 500 Server Error trying to open the pull request" in message
+    assert "sent once and not retried" in message and "may have carried the POST out" in message
+    assert message.endswith("it did not: no pull request feature -> main is open; rerun")
+    assert "retrying for up to" not in message
+
+
+def test_post_answered_500_after_opening_the_pull_request_converges_on_it(gh: FakeGitHub) -> None:
+    warnings: list[str] = []
+    gh.fail_next(500, method="POST", processed=True)
+    pr = connect(config(gh, warn=warnings.append)).create(spec())
+    assert pr.number == gh.pulls(REPO)[0].number
+    assert [(e.method, e.status) for e in gh.requests] == [("POST", 500), ("GET", 200)]
+    assert len(warnings) == 1 and f"open after all: #{pr.number}" in warnings[0]
+
+
+@pytest.mark.parametrize("status", [403, 429])
+def test_primary_rate_limit_near_its_reset_is_waited_for(
+    gh: FakeGitHub, sleeps: list[float], status: int
+) -> None:
+    gh.fail_next(status, reset_in=3, method="POST")
+    pr = connect(config(gh, deadline=10.0)).create(spec())
+    assert pr.number == 1
+    limited = gh.requests[0]
+    assert (limited.status, limited.response_headers["X-RateLimit-Remaining"]) == (status, "0")
+    assert [e.status for e in gh.requests] == [status, 201]
+    # Until the reset (whole epoch seconds), and a second more for clocks that differ.
+    assert len(sleeps) == 1 and 3 <= sleeps[0] <= 5
+
+
+@pytest.mark.parametrize("status", [403, 429])
+def test_primary_rate_limit_far_from_its_reset_says_when_and_does_not_wait(
+    gh: FakeGitHub, sleeps: list[float], status: int
+) -> None:
+    gh.fail_next(status, reset_in=3000, method="GET")
+    message = error_of(connect(config(gh, deadline=2.0)).find_open, "feature", "main")
+    reset = int(gh.requests[0].response_headers["X-RateLimit-Reset"])
+    when = time.strftime("%H:%M:%S", time.gmtime(reset))
+    assert "GitHub rate-limited the run" in message and "API rate limit exceeded" in message
+    assert f"the limit resets at {when} UTC" in message and "past the 2s retry deadline" in message
+    assert "not waiting" in message and f"rerun after {when} UTC" in message and "sent once" in message
+    assert sleeps == [] and len(gh.requests) == 1
+
+
+def test_read_timeout_says_the_server_accepted_and_did_not_answer(gh: FakeGitHub) -> None:
+    gh.stall_next(2.0, times=2, method="GET")
+    started = time.monotonic()
+    message = error_of(connect(config(gh, timeout=0.2)).find_open, "feature", "main")
+    assert time.monotonic() - started < 1.5
+    assert "cannot reach" not in message
+    assert f"{gh.api_url} accepted the request but did not answer in time" in message
+    assert "list pull requests; 2 attempts, none answered in time" in message
+    assert len(gh.requests) == 2
+
+
+def test_post_that_timed_out_and_was_never_applied_is_reported_not_crashed(gh: FakeGitHub) -> None:
+    gh.stall_next(2.0, times=2, method="POST", processed=False)
+    message = error_of(connect(config(gh, timeout=0.2)).create, spec())
+    assert "accepted the request but did not answer in time" in message
+    assert "open the pull request; 2 attempts, none answered in time" in message
+    assert gh.pulls(REPO) == []
+    # Both tries, then one look for the pull request in case a try went through: none did.
+    assert [e.method for e in gh.requests] == ["POST", "POST", "GET"]
+
+
+def test_post_that_timed_out_but_went_through_converges_on_the_pull_request(gh: FakeGitHub) -> None:
+    gh.stall_next(2.0, times=2, method="POST", processed=True)
+    pr = connect(config(gh, timeout=0.2)).create(spec())
+    (pull,) = gh.pulls(REPO)
+    assert pr.number == pull.number
+    # The first try opened it (its answer came too late); the second was refused as a duplicate.
+    assert [(e.method, e.status) for e in gh.requests] == [("POST", 201), ("POST", 422), ("GET", 200)]
+
+
+# -- a merge whose answer was lost ---------------------------------------------------------------------
+
+
+def test_merge_that_went_through_but_was_answered_502_is_reported_merged(gh: FakeGitHub) -> None:
+    warnings: list[str] = []
+    adapter = connect(config(gh, warn=warnings.append))
+    pr = adapter.create(spec())
+    gh.requests.clear()
+    gh.fail_next(502, method="PUT", path="/merge$", processed=True)
+    adapter.merge(pr, "squash")
+    (pull,) = gh.pulls(REPO)
+    assert pull.merged and pull.merge_method == "squash"
+    # Merged, answered 502 by the gateway; the resent merge: 405 not mergeable; the pull request: merged.
+    assert [(e.method, e.status) for e in gh.requests] == [("PUT", 502), ("PUT", 405), ("GET", 200)]
+    assert gh.requests[1].response_json["message"] == "Pull Request is not mergeable"
+    assert gh.requests[2].response_json["merged"] is True
+    assert len(warnings) == 1 and "is merged" in warnings[0]
+
+
+def test_merge_whose_answers_never_came_but_went_through_is_reported_merged(gh: FakeGitHub) -> None:
+    adapter = connect(config(gh, timeout=0.2, warn=lambda _m: None))
+    pr = adapter.create(spec())
+    gh.stall_next(2.0, times=2, method="PUT", path="/merge$", processed=True)
+    adapter.merge(pr, "merge")
+    assert gh.pulls(REPO)[0].merged
+    assert [e.method for e in gh.requests[-3:]] == ["PUT", "PUT", "GET"]
+
+
+def test_merge_that_kept_failing_and_did_not_go_through_says_what_was_tried(gh: FakeGitHub) -> None:
+    adapter = connect(config(gh, deadline=0.3))
+    pr = adapter.create(spec())
+    gh.fail_next(503, times=1000, method="PUT")
+    message = error_of(adapter.merge, pr, "merge")
+    puts = gh.calls("PUT")
+    assert f"answered 503 Service Unavailable trying to merge pull request #{pr.number}" in message
+    assert f"{len(puts)} attempts, each answered 503" in message and "0.3s retry deadline" in message
+    assert not gh.pulls(REPO)[0].merged and gh.requests[-1].method == "GET"
+
+
+def test_merge_refusals_cost_no_extra_request_when_the_merge_succeeds(gh: FakeGitHub) -> None:
+    adapter = connect(config(gh))
+    pr = adapter.create(spec())
+    gh.requests.clear()
+    adapter.merge(pr, "merge")
+    assert [(e.method, e.status) for e in gh.requests] == [("PUT", 200)]
 
 
 # -- the fake itself ---------------------------------------------------------------------------------------

@@ -7,7 +7,11 @@ The stdlib server hands over the request line untouched.
 A fake gets every request as a `RawRequest` (raw path, raw query, headers, body), answers with a
 `Reply`, and the base logs each exchange (an `openapi_check.Exchange`, path relative to the API
 prefix) and applies scripted faults (`fail_next`) before the fake sees the request, the way a rate
-limiter or a proxy in front of the real service would.
+limiter or a proxy in front of the real service would. A fault can also come *after* the service
+did the work (`processed=True`: a gateway that timed out waiting for a backend which went on to
+finish, answering 502/504 for a request that took effect), and an answer can be held back
+(`stall_next`: the server accepted the request and does not answer in time; the client's read
+timeout fires, whether or not the work was done).
 """
 
 from __future__ import annotations
@@ -43,6 +47,8 @@ _REASONS = {
     503: "Service Unavailable",
     504: "Gateway Timeout",
 }
+# No answer at all: a stall that is not processed sends nothing, and the connection is closed.
+NO_ANSWER = 0
 
 
 @dataclass
@@ -95,6 +101,8 @@ class Fault:
     path: str | None = None  # regex searched in the path relative to the API prefix
     headers: dict[str, str] = field(default_factory=dict)
     body: Any = None
+    processed: bool = False  # the service handles the request first; the fault replaces its answer
+    stall: float = 0.0  # hold the answer this long (the client's read timeout fires first)
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method is None or self.method.upper() == method.upper()) and (
@@ -113,6 +121,7 @@ class FakeService:
         self._faults: list[Fault] = []
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()  # ends every stalled answer when the fake stops
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
@@ -134,14 +143,22 @@ class FakeService:
                 body = self.rfile.read(length) if length else b""
                 raw_path, _, query = self.path.partition("?")
                 headers = {k.lower(): v for k, v in self.headers.items()}
-                reply = service._dispatch(RawRequest(self.command, raw_path, query, headers, body))
-                self.send_response(reply.status, _REASONS.get(reply.status, ""))
-                for key, value in reply.headers.items():
-                    self.send_header(key, value)
-                self.send_header("Content-Length", str(len(reply.body)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(reply.body)
+                reply, stall = service._dispatch(RawRequest(self.command, raw_path, query, headers, body))
+                if stall:
+                    service._stopping.wait(stall)
+                if reply.status == NO_ANSWER:
+                    self.close_connection = True
+                    return
+                try:
+                    self.send_response(reply.status, _REASONS.get(reply.status, ""))
+                    for key, value in reply.headers.items():
+                        self.send_header(key, value)
+                    self.send_header("Content-Length", str(len(reply.body)))
+                    self.end_headers()
+                    if self.command != "HEAD":
+                        self.wfile.write(reply.body)
+                except OSError:  # the client gave up waiting (a stalled answer): nobody to tell
+                    self.close_connection = True
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _serve
 
@@ -152,6 +169,7 @@ class FakeService:
         return self
 
     def stop(self) -> None:
+        self._stopping.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -182,10 +200,33 @@ class FakeService:
         path: str | None = None,
         headers: Mapping[str, str] | None = None,
         body: Any = None,
+        processed: bool = False,
     ) -> None:
-        """Answer the next `count` matching requests with `status` (JSON `body`, extra `headers`)."""
+        """Answer the next `count` matching requests with `status` (JSON `body`, extra `headers`).
+
+        processed: the service carries the request out first and the fault replaces its answer.
+        """
         with self.lock:
-            self._faults.append(Fault(status, count, method, path, dict(headers or {}), body))
+            self._faults.append(
+                Fault(status, count, method, path, dict(headers or {}), body, processed=processed)
+            )
+
+    def stall_next(
+        self,
+        seconds: float,
+        *,
+        count: int = 1,
+        method: str | None = None,
+        path: str | None = None,
+        processed: bool = True,
+    ) -> None:
+        """Hold the answer to the next `count` matching requests for `seconds` (or until stop()).
+
+        processed: the service carries the request out and its answer comes late; otherwise the
+        request is never carried out and the connection closes without an answer.
+        """
+        with self.lock:
+            self._faults.append(Fault(NO_ANSWER, count, method, path, processed=processed, stall=seconds))
 
     def calls(self, method: str | None = None, path: str | None = None) -> list[Exchange]:
         """Logged exchanges, optionally filtered by method and a regex on the relative path."""
@@ -206,16 +247,19 @@ class FakeService:
             return raw_path[len(prefix) :] or "/"
         return None
 
-    def _dispatch(self, request: RawRequest) -> Reply:
+    def _dispatch(self, request: RawRequest) -> tuple[Reply, float]:
         relative = self.relative(request.path)
         logged_path = relative if relative is not None else request.path
         with self.lock:
-            reply = self._fault(request.method, logged_path)
+            fault = self._matching_fault(request.method, logged_path)
+            reply = None if fault is None or fault.processed else self._fault_reply(fault)
             if reply is None:
                 try:
                     reply = self.handle(request, relative)
                 except Exception as exc:  # a bug in the fake must show, not hang the client
                     reply = Reply.json(500, {"fake_error": f"{type(exc).__name__}: {exc}"})
+                if fault is not None and fault.status != NO_ANSWER:
+                    reply = self._fault_reply(fault)  # done, but the answer is lost on the way
             self.requests.append(
                 Exchange(
                     method=request.method,
@@ -228,18 +272,23 @@ class FakeService:
                     response_body=reply.body,
                 )
             )
-        return reply
+        return reply, fault.stall if fault is not None else 0.0
 
-    def _fault(self, method: str, path: str) -> Reply | None:
+    def _matching_fault(self, method: str, path: str) -> Fault | None:
         for fault in self._faults:
             if fault.remaining > 0 and fault.matches(method, path):
                 fault.remaining -= 1
-                body = fault.body if fault.body is not None else self.default_fault_body(fault.status)
-                if isinstance(body, bytes | str):
-                    raw = body.encode() if isinstance(body, str) else body
-                    return Reply(fault.status, raw, {"Content-Type": "text/plain", **fault.headers})
-                return Reply.json(fault.status, body, fault.headers)
+                return fault
         return None
+
+    def _fault_reply(self, fault: Fault) -> Reply:
+        if fault.status == NO_ANSWER:
+            return Reply(NO_ANSWER)
+        body = fault.body if fault.body is not None else self.default_fault_body(fault.status)
+        if isinstance(body, bytes | str):
+            raw = body.encode() if isinstance(body, str) else body
+            return Reply(fault.status, raw, {"Content-Type": "text/plain", **fault.headers})
+        return Reply.json(fault.status, body, fault.headers)
 
     def default_fault_body(self, status: int) -> Any:
         return {"message": f"{status} {_REASONS.get(status, '')}".strip()}

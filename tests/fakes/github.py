@@ -4,8 +4,12 @@ It behaves like github.com / GitHub Enterprise where it matters to a client: tok
 credentials, 404 for private repositories a token cannot see, 403 for a read-only token or missing SSO
 authorisation), repositories with a default branch and allowed merge methods, branch protection, pull
 requests with GitHub's validation errors, list filters and Link-header pagination, labels, review
-requests, merges refused with GitHub's own messages, and scriptable faults (5xx, 429 and the secondary
-rate limit's 403 with Retry-After). Every payload carries all the properties the OpenAPI description
+requests, merges refused with GitHub's own messages, and scriptable faults: 5xx; the secondary rate
+limit's 403 (with or without Retry-After); the primary rate limit's 403 or 429 with
+`x-ratelimit-remaining: 0` and `x-ratelimit-reset` (UTC epoch seconds), as docs.github.com's "Rate
+limits for the REST API" describes it; a fault after the work was done (`processed=True`: a merge
+that took effect, answered 502 by a gateway); and an answer held back past the client's read
+timeout (`stall_next`). Every payload carries all the properties the OpenAPI description
 marks required, and `url` fields point back here, because PyGithub follows them.
 
 Every exchange is logged (`.requests`, with the token masked) for call counting and for validation
@@ -25,9 +29,11 @@ repository on disk (the one a fake git server pushes into), whose refs are then 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
+import socket
 import ssl
 import subprocess
 import threading
@@ -170,6 +176,14 @@ class FakeRepo:
         return done.returncode != 0
 
 
+PRIMARY_LIMIT = (
+    "API rate limit exceeded for user ID 1. If you reach out to GitHub Support for help, please include the "
+    "request ID 0000:0000:0000:0000:0000 and timestamp 2026-01-01 00:00:00 UTC."
+)
+RATE_LIMIT_DOC = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"
+NO_ANSWER = 0  # a stall that is never processed: the connection closes without an answer
+
+
 @dataclass
 class Fault:
     status: int
@@ -177,6 +191,9 @@ class Fault:
     retry_after: str | None = None
     method: str | None = None
     path: str | None = None  # regex searched in the path below the API root
+    reset_in: float | None = None  # the primary rate limit, used up until this many seconds from now
+    processed: bool = False  # the request takes effect first; the fault replaces its answer
+    stall: float = 0.0  # hold the answer this long (past the client's read timeout)
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method is None or self.method.upper() == method) and (
@@ -238,6 +255,7 @@ class FakeGitHub:
         self.requests: list[Exchange] = []
         self.faults: list[Fault] = []
         self._lock = threading.RLock()
+        self._stopping = threading.Event()  # ends every stalled answer when the fake stops
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self.port = 0
@@ -286,6 +304,7 @@ class FakeGitHub:
         return self
 
     def stop(self) -> None:
+        self._stopping.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -399,11 +418,43 @@ class FakeGitHub:
         retry_after: float | str | None = None,
         method: str | None = None,
         path: str | None = None,
+        reset_in: float | None = None,
+        processed: bool = False,
     ) -> None:
-        """The next `times` matching requests answer `status` (403 = the secondary rate limit)."""
+        """The next `times` matching requests answer `status`.
+
+        403 is the secondary rate limit; 403 or 429 with `reset_in` the primary one (quota used up,
+        resetting `reset_in` seconds from now); a 429 without it is the primary limit an hour from its
+        reset. processed: the request takes effect first and the fault replaces GitHub's answer (a
+        gateway's 502 after the merge went through).
+        """
         self.faults.append(
-            Fault(status, times, None if retry_after is None else str(retry_after), method, path)
+            Fault(
+                status,
+                times,
+                None if retry_after is None else str(retry_after),
+                method,
+                path,
+                reset_in=reset_in,
+                processed=processed,
+            )
         )
+
+    def stall_next(
+        self,
+        seconds: float,
+        times: int = 1,
+        *,
+        method: str | None = None,
+        path: str | None = None,
+        processed: bool = True,
+    ) -> None:
+        """Hold the answer to the next `times` matching requests for `seconds` (or until stop()).
+
+        processed: the request takes effect and GitHub's answer comes late; otherwise it never takes
+        effect and the connection closes without an answer.
+        """
+        self.faults.append(Fault(NO_ANSWER, times, None, method, path, processed=processed, stall=seconds))
 
     def calls(self, method: str | None = None, path: str | None = None) -> list[Exchange]:
         """Logged exchanges, optionally filtered by method and a regex on the path."""
@@ -418,6 +469,8 @@ class FakeGitHub:
     def _wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ)
         response = self._respond(request)
+        stall = float(environ.get("fake.stall", 0.0))
+        drop = bool(environ.get("fake.drop"))
         headers = {k: v for k, v in request.headers.items() if k.lower() != "authorization"}
         auth = request.headers.get("Authorization")
         if auth:
@@ -431,11 +484,19 @@ class FakeGitHub:
                     query=request.query_string.decode(),
                     request_headers=headers,
                     request_body=request.get_data(),
-                    status=response.status_code,
-                    response_headers=dict(response.headers.items()),
-                    response_body=response.get_data(),
+                    status=NO_ANSWER if drop else response.status_code,
+                    response_headers={} if drop else dict(response.headers.items()),
+                    response_body=b"" if drop else response.get_data(),
                 )
             )
+        if stall:
+            self._stopping.wait(stall)
+        if drop:
+            # No status line: the client sees the connection drop (werkzeug takes a ConnectionError
+            # from the application as a dropped connection and sends nothing).
+            with contextlib.suppress(OSError):
+                environ["werkzeug.socket"].shutdown(socket.SHUT_RDWR)
+            raise ConnectionAbortedError("the fake drops this request")
         return response(environ, start_response)
 
     def _respond(self, request: Request) -> Response:
@@ -452,7 +513,18 @@ class FakeGitHub:
         for fault in self.faults:
             if fault.remaining > 0 and fault.matches(request.method, path):
                 fault.remaining -= 1
-                return self._fault(fault, request.method)
+                request.environ["fake.stall"] = fault.stall
+                request.environ["fake.drop"] = fault.status == NO_ANSWER and not fault.processed
+                if not fault.processed:
+                    return self._fault(fault, request.method)
+                try:
+                    real = self._handle(request, path)
+                except GitHubError as err:
+                    real = self._json(err.body, err.status, err.headers)
+                return real if fault.status == NO_ANSWER else self._fault(fault, request.method)
+        return self._handle(request, path)
+
+    def _handle(self, request: Request, path: str) -> Response:
         token = self._authenticate(request)
         try:
             endpoint, args = self._routes.bind("fake").match(path, method=request.method)
@@ -465,19 +537,34 @@ class FakeGitHub:
 
     def _fault(self, fault: Fault, method: str) -> Response:
         headers: dict[str, str] = {}
+        if fault.status == NO_ANSWER:
+            return Response(b"", status=200)  # never sent: _wsgi drops the connection (fake.drop)
         if fault.retry_after is not None:
             headers["Retry-After"] = fault.retry_after
-        if fault.status == 403:
+        if fault.status in (403, 429) and fault.reset_in is not None:
+            # The primary rate limit (docs.github.com, "Exceeding the rate limit").
+            reset = int(datetime.now(UTC).timestamp() + fault.reset_in)
+            headers.update(
+                {
+                    "X-RateLimit-Limit": "5000",
+                    "X-RateLimit-Remaining": "0",
+                    "X-RateLimit-Used": "5000",
+                    "X-RateLimit-Reset": str(reset),
+                    "X-RateLimit-Resource": "core",
+                }
+            )
+            body: dict[str, Any] = {
+                "message": PRIMARY_LIMIT,
+                "documentation_url": RATE_LIMIT_DOC,
+                "status": str(fault.status),
+            }
+        elif fault.status == 403:
             message = SECONDARY_WRITE if method != "GET" else SECONDARY_READ
             doc = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits"
-            body: dict[str, Any] = {"message": message, "documentation_url": doc, "status": "403"}
+            body = {"message": message, "documentation_url": doc, "status": "403"}
         elif fault.status == 429:
             headers.update({"X-RateLimit-Remaining": "0", "X-RateLimit-Limit": "5000"})
-            body = {
-                "message": "API rate limit exceeded for user ID 1.",
-                "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api",
-                "status": "429",
-            }
+            body = {"message": PRIMARY_LIMIT, "documentation_url": RATE_LIMIT_DOC, "status": "429"}
         else:
             text = {500: "Server Error", 502: "Server Error", 503: "Service Unavailable"}.get(
                 fault.status, "Error"
