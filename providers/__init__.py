@@ -12,7 +12,10 @@ from updater.errors import ProviderError, UsageError
 # too, and importing typing costs it ~2 ms.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from providers.base import Adapter, ProviderConfig
+    from updater.remote import Origin
 
 REGISTRY: dict[str, str] = {
     "github": "providers.github",
@@ -33,6 +36,19 @@ def check_name(name: str) -> str:
 
 
 def connect(name: str, config: ProviderConfig) -> Adapter:
+    """The adapter for `name`. Building it asks the network nothing, so the core builds it before
+    anything is written: a missing token or an underivable API endpoint fails there, not after a push."""
+    adapter: Adapter = _module(name).connect(config)
+    return adapter
+
+
+def api_url(name: str, origin: Origin, override: str | None) -> str:
+    """The API root an adapter for `name` talks to (every adapter module has `api_base`)."""
+    url: str = _module(name).api_base(origin, override)
+    return url
+
+
+def _module(name: str) -> Any:
     import importlib
 
     module_name = REGISTRY[check_name(name)]
@@ -46,5 +62,4 @@ def connect(name: str, config: ProviderConfig) -> Adapter:
             f"pull requests on {name} are not available in this build; "
             "use -create-pull-request=false to only push the branch"
         ) from None
-    adapter: Adapter = module.connect(config)
-    return adapter
+    return module

@@ -78,11 +78,23 @@ class Outcome:
     operation: Literal["created", "reused", "updated"]
 
 
-def open_or_reuse(adapter: Adapter, spec: PullRequestSpec) -> Outcome:
-    """Reuse the open PR for head → base (refreshing its title/body if they changed), else create one."""
+def open_or_reuse_plan(
+    adapter: Adapter, spec: PullRequestSpec
+) -> tuple[Literal["create", "reuse", "update"], PullRequest | None]:
+    """What open_or_reuse would do, found with the same read: for -dry-run."""
     existing = adapter.find_open(spec.head, spec.base)
     if existing is None:
-        return Outcome(adapter.create(spec), "created")
+        return "create", None
     if existing.title != spec.title or existing.body.strip() != spec.body.strip():
+        return "update", existing
+    return "reuse", existing
+
+
+def open_or_reuse(adapter: Adapter, spec: PullRequestSpec) -> Outcome:
+    """Reuse the open PR for head → base (refreshing its title/body if they changed), else create one."""
+    plan, existing = open_or_reuse_plan(adapter, spec)
+    if existing is None:
+        return Outcome(adapter.create(spec), "created")
+    if plan == "update":
         return Outcome(adapter.update(existing, spec.title, spec.body), "updated")
     return Outcome(existing, "reused")

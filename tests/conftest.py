@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,6 +61,37 @@ def run_tool(args: list[str], cwd: Path, env: Mapping[str, str] | None = None, t
 @pytest.fixture
 def tool() -> Callable[..., Run]:
     return run_tool
+
+
+@pytest.fixture
+def gnupg_home(tmp_path: Path) -> Iterator[Path]:
+    """A GNUPGHOME for one test. gpg starts a gpg-agent that outlives it; it is stopped here, and a
+    test that leaves one running fails, so the suite leaves no process behind."""
+    if shutil.which("gpg") is None:
+        pytest.skip("gpg is not installed")
+    home = tmp_path / "gnupg"
+    home.mkdir(mode=0o700)
+    yield home
+    subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "all"], capture_output=True, check=False)
+    deadline = time.monotonic() + 10
+    while agents_for(home) and time.monotonic() < deadline:  # the agent exits after it answers
+        time.sleep(0.05)
+    assert not agents_for(home), f"a gpg-agent for {home} is still running"
+
+
+def agents_for(home: Path) -> list[int]:
+    """Process ids of gpg-agents started for this GNUPGHOME (read from /proc: no pgrep needed)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"gpg-agent") and str(home).encode() in argv:
+            found.append(int(entry.name))
+    return found
 
 
 def snapshot(checkout: Path) -> dict[str, object]:

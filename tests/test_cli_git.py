@@ -333,12 +333,8 @@ def test_commit_message_is_verbatim_with_git_cleanup(tmp_path: Path) -> None:
     assert body == '"deploy" hello-world 1.2\n\nbody line\n\n'
 
 
-def test_commit_gpgsign_is_honoured(tmp_path: Path) -> None:
-    if shutil.which("gpg") is None:
-        pytest.skip("gpg is not installed")
-    gnupg = tmp_path / "gnupg"
-    gnupg.mkdir(mode=0o700)
-    env = {**clean_env(), "GNUPGHOME": str(gnupg)}
+def test_commit_gpgsign_is_honoured(tmp_path: Path, gnupg_home: Path) -> None:
+    env = {**clean_env(), "GNUPGHOME": str(gnupg_home)}
     subprocess.run(
         [
             "gpg",

@@ -108,5 +108,5 @@ def test_labels_and_reviewers_accept_commas_and_repeats() -> None:
 def test_default_branch_and_message_come_from_the_revision() -> None:
     opts = flags.parse(["-git-revision=1b39bd0"])
     assert opts.effective_branch == "update-to-commit-1b39bd0"
-    assert opts.effective_commit_message == "update templates for commit 1b39bd0"
+    assert opts.effective_commit_message() == "update templates for commit 1b39bd0\n"
     assert flags.parse(["-git-revision=1", "-branch="]).effective_branch == "update-to-commit-1"

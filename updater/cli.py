@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import NoReturn
 
+    from providers.base import Adapter, PullRequestSpec
     from updater.gitproc import Git
     from updater.remote import Remote
     from updater.render import Rendered
@@ -55,6 +56,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         from updater import log
 
         log.error(f"{exc} (see -help)")
+        if flags.wants_json(argv[1:]):
+            # Machine readers get the object with `error` whatever failed, flag errors included.
+            from updater.results import Result, emit
+
+            failed = Result()
+            failed.error, failed.exit_code = f"{exc} (see -help)", EXIT_USAGE
+            emit(failed, "json", "")
         return EXIT_USAGE
     from updater import log
     from updater.results import Result, emit
@@ -114,8 +122,7 @@ def run(opts: flags.Options, argv: list[str], result: Result) -> None:
 
         state = read_state(git)
         boundary = state.top
-        if not opts.dry_run:
-            remote = resolve_remote(opts, state.origin_url)
+        remote = resolve_remote(opts, state.origin_url)
 
     # Find templates.
     found = templates.find_in_directory(workdir, selector, boundary)
@@ -124,7 +131,8 @@ def run(opts: flags.Options, argv: list[str], result: Result) -> None:
         return
     # Render, all in memory first: one bad template means nothing is written.
     workspace = render.Workspace(workdir, boundary)
-    header_argv = argv if opts.header else None
+    # The header records the command as the real run has it: a dry run shows exactly those bytes.
+    header_argv = [a for i, a in enumerate(argv) if i - 1 not in opts.dry_run_args] if opts.header else None
     missing_default = opts.missing_key == "default"
     rendered = render.render_all(
         workspace, found, opts.substitute, argv=header_argv, missing_default=missing_default
@@ -134,19 +142,34 @@ def run(opts: flags.Options, argv: list[str], result: Result) -> None:
         log.debug(f"{item.template} → {item.output}{'' if item.changed else ' (unchanged)'}")
     changed = [r for r in rendered if r.changed]
     log.info(f"rendered {len(rendered)} template{'s' if len(rendered) != 1 else ''}, {len(changed)} changed")
-    branch, message = opts.effective_branch, opts.effective_commit_message
+    branch, message = opts.effective_branch, opts.effective_commit_message()
 
-    if opts.dry_run:
-        result.operation, result.changed, result.branch = "dry-run", bool(changed), branch
-        result.diff = _unified_diff(changed)
-        if not opts.compile_only:
-            log.info(f"would commit on branch {branch} with message: {message}")
-        return
     body = None
     if opts.pr_body_template and opts.create_pull_request and not opts.compile_only:
         # A custom PR body is read and rendered before anything is written: a missing file or a
         # Jinja error is a usage error, not a failure after the push.
         body = _describe(opts, rendered)
+    # Everything the forge needs that can be known without the network (a token, an API endpoint,
+    # the repository's path, https) is checked now, before anything is written or pushed. Only when
+    # there is something to publish: a rerun with nothing to do never loads an SDK.
+    forge = None
+    if (
+        remote is not None
+        and opts.create_pull_request
+        and (changed or (state and state.edited) or opts.dry_run)
+    ):
+        forge = Forge(opts, remote)
+        if not opts.dry_run:
+            forge.adapter()
+
+    if opts.dry_run:
+        result.operation, result.changed, result.branch = "dry-run", bool(changed), branch
+        result.dry_run = True
+        result.diff = _unified_diff(changed)
+        if not opts.compile_only:
+            assert git is not None and remote is not None
+            _dry_run_report(opts, git, remote, forge, rendered, result, branch, message)
+        return
     workspace.write(rendered)
     if opts.compile_only:
         result.operation, result.changed = "rendered", bool(changed)
@@ -198,7 +221,7 @@ def run(opts: flags.Options, argv: list[str], result: Result) -> None:
 
     # Open or reuse the pull request (and merge it).
     if opts.create_pull_request:
-        _pull_request(opts, git, remote, rendered, result, branch, message, body)
+        _pull_request(opts, git, forge or Forge(opts, remote), rendered, result, branch, message, body)
 
 
 def _check_flags(opts: flags.Options) -> None:
@@ -238,66 +261,143 @@ def _with_tls_hint(exc: GitError, remote: Remote) -> GitError:
     return GitError(f"{exc}; {tls_hint(remote.ca_bundle)}")
 
 
+class Forge:
+    """The provider's adapter for origin, built on first use; building it asks the network nothing."""
+
+    def __init__(self, opts: flags.Options, remote: Remote) -> None:
+        self.opts, self.remote = opts, remote
+        self._adapter: Adapter | None = None
+
+    def adapter(self) -> Adapter:
+        if self._adapter is None:
+            import providers
+            from providers.base import ProviderConfig
+            from updater import log
+            from updater.remote import refuse_plain_http
+
+            config = ProviderConfig(
+                origin=self.remote.origin,
+                credential=self.remote.credential,
+                api_endpoint=self.opts.api_endpoint or None,
+                ca_bundle=self.remote.ca_bundle,
+                warn=log.warn,
+                debug=log.debug,
+            )
+            adapter = providers.connect(self.remote.provider, config)
+            if config.credential is not None:
+                api = providers.api_url(self.remote.provider, config.origin, config.api_endpoint)
+                refuse_plain_http(api, "the API endpoint", self.opts.allow_insecure_http)
+            self._adapter = adapter
+        return self._adapter
+
+    def base_branch(self, git: Git, branch: str) -> str:
+        from updater import pull_request, transport
+
+        remote = self.remote
+        from_git = (
+            None
+            if self.opts.base_branch
+            else transport.remote_default_branch(git, env=remote.auth_env, remote=remote.target)
+        )
+        return pull_request.resolve_base(
+            self.opts.base_branch, from_git, lambda: self.adapter().default_branch()
+        )
+
+    def spec(
+        self, rendered: Sequence[Rendered], head: str, base: str, message: str, body: str | None
+    ) -> PullRequestSpec:
+        from providers.base import PullRequestSpec
+        from updater import pull_request
+
+        opts = self.opts
+        return PullRequestSpec(
+            head=head,
+            base=base,
+            title=pull_request.title_of(message),
+            body=_describe(opts, rendered) if body is None else body,
+            labels=tuple(opts.labels),
+            reviewers=tuple(opts.reviewers),
+            draft=opts.draft,
+        )
+
+
 def _pull_request(
     opts: flags.Options,
     git: Git,
-    remote: Remote,
+    forge: Forge,
     rendered: Sequence[Rendered],
     result: Result,
     branch: str,
     message: str,
     body: str | None,
 ) -> None:
-    import providers
-    from providers.base import Adapter, ProviderConfig, PullRequestSpec, open_or_reuse
-    from updater import log, pull_request, transport
+    from providers.base import open_or_reuse
+    from updater import log
     from updater.results import PullRequestResult
 
-    config = ProviderConfig(
-        origin=remote.origin,
-        credential=remote.credential,
-        api_endpoint=opts.api_endpoint or None,
-        ca_bundle=remote.ca_bundle,
-        warn=log.warn,
-        debug=log.debug,
-    )
-    adapter: Adapter | None = None
-
-    def connect() -> Adapter:
-        nonlocal adapter
-        if adapter is None:
-            adapter = providers.connect(remote.provider, config)
-        return adapter
-
-    from_git = (
-        None
-        if opts.base_branch
-        else transport.remote_default_branch(git, env=remote.auth_env, remote=remote.target)
-    )
-    base = pull_request.resolve_base(opts.base_branch, from_git, lambda: connect().default_branch())
+    base = forge.base_branch(git, branch)
     if base == branch:
         log.warn(f"-branch {branch} is the base branch: the change is pushed there directly, no pull request")
         return
-    if body is None:
-        body = _describe(opts, rendered)
-    spec = PullRequestSpec(
-        head=branch,
-        base=base,
-        title=pull_request.title_of(message),
-        body=body,
-        labels=tuple(opts.labels),
-        reviewers=tuple(opts.reviewers),
-        draft=opts.draft,
-    )
-    outcome = open_or_reuse(connect(), spec)
+    outcome = open_or_reuse(forge.adapter(), forge.spec(rendered, branch, base, message, body))
     pr = outcome.pr
     result.pull_request = PullRequestResult(pr.url, pr.number, outcome.operation, base)
     result.operation = outcome.operation
     log.info(f"pull request {outcome.operation}: {pr.url}")
     if opts.merge_pull_request:
-        connect().merge(pr, opts.merge_method)  # type: ignore[arg-type]
+        forge.adapter().merge(pr, opts.merge_method)  # type: ignore[arg-type]
         result.pull_request.merged = True
         log.info(f"pull request merged ({opts.merge_method}): {pr.url}")
+
+
+def _dry_run_report(
+    opts: flags.Options,
+    git: Git,
+    remote: Remote,
+    forge: Forge | None,
+    rendered: Sequence[Rendered],
+    result: Result,
+    branch: str,
+    message: str,
+) -> None:
+    """What the real run would do beyond the diff: the branch, the credential, the pull request.
+
+    Configuration the real run would refuse fails the dry run the same way. Looking the pull request
+    up is read-only; when the forge cannot be asked (offline, no access yet) the report says so."""
+    from updater import log
+    from updater.errors import GitError, ProviderError
+    from updater.results import PullRequestResult
+
+    credential = remote.credential
+    result.credential = credential.source if credential is not None else None
+    result.provider = remote.provider
+    log.info(f"would commit on branch {branch} with message: {message}")
+    log.info(
+        f"credential: {'from ' + credential.source if credential else 'none found'} "
+        f"(provider {remote.provider})"
+    )
+    if forge is None:
+        return
+    forge.adapter()  # the checks the real run makes before writing anything
+    try:
+        base = forge.base_branch(git, branch)
+        if base == branch:
+            log.info(f"would push to the base branch {base} directly: no pull request")
+            return
+        from providers.base import open_or_reuse_plan
+
+        spec = forge.spec(rendered, branch, base, message, None)
+        operation, existing = open_or_reuse_plan(forge.adapter(), spec)
+    except (ProviderError, GitError) as exc:
+        log.warn(f"cannot tell which pull request the run would open or reuse: {exc}")
+        result.pull_request = PullRequestResult("", 0, "unknown", opts.base_branch)
+        return
+    url, number = (existing.url, existing.number) if existing is not None else ("", 0)
+    result.pull_request = PullRequestResult(url, number, f"would-{operation}", base)
+    if existing is None:
+        log.info(f"would open a pull request {branch} → {base}: {spec.title}")
+    else:
+        log.info(f"would {'reuse' if operation == 'reuse' else 'update'} pull request {url}")
 
 
 def _describe(opts: flags.Options, rendered: Sequence[Rendered]) -> str:

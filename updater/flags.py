@@ -179,6 +179,13 @@ _FLAGS: list[Flag] = [
         "n",
     ),
     Flag("pr-body-template", "str", "", "Jinja2 template file for the pull request description", "path"),
+    Flag(
+        "allow-insecure-http",
+        "bool",
+        False,
+        "send the token over plain http to a host that is not this machine (origin or "
+        "-api-endpoint); refused by default because anyone on the path can read it",
+    ),
     Flag("version", "bool", False, "print the version and exit"),
 ]
 FLAGS: dict[str, Flag] = {f.name: f for f in _FLAGS}
@@ -216,8 +223,10 @@ class Options:
     ca_bundle: str
     push_attempts: int
     pr_body_template: str
+    allow_insecure_http: bool
     version: bool
     duplicate_keys: list[str]
+    dry_run_args: list[int]  # argv positions that set -dry-run: the header leaves them out
 
     def __init__(self) -> None:
         for flag in _FLAGS:
@@ -228,26 +237,48 @@ class Options:
                 default = list(default)  # type: ignore[call-overload]
             setattr(self, _attr(flag.name), default)
         self.duplicate_keys = []
+        self.dry_run_args = []
 
     @property
     def effective_branch(self) -> str:
         return self.branch or f"update-to-commit-{self.git_revision}"
 
-    @property
-    def effective_commit_message(self) -> str:
-        return cleanup_message(self.commit_message) or f"update templates for commit {self.git_revision}"
+    def effective_commit_message(self, cleanup: str = "default", comment_char: str = "#") -> str:
+        """The commit message exactly as `git commit -m` would store it under the repository's
+        commit.cleanup and core.commentChar (ending in a newline); the default one when -commit-message
+        is empty after that clean-up, as git would refuse it."""
+        given = cleanup_message(self.commit_message, cleanup, comment_char) if self.commit_message else ""
+        return given or f"update templates for commit {self.git_revision}\n"
 
 
-def cleanup_message(message: str) -> str:
-    """git commit's default clean-up for a message given with -m: trailing spaces, blank runs, edges."""
-    lines = [line.rstrip() for line in message.splitlines()]
+_GIT_SPACE = " \t\n\r"  # git's isspace(): not \v or \f, nor any non-ASCII space
+_AUTO_COMMENT_CHARS = "#;@!$%^&|:"
+
+
+def cleanup_message(message: str, mode: str = "default", comment_char: str = "#") -> str:
+    """What `git commit -m MESSAGE` stores for commit.cleanup=MODE: git's strbuf_stripspace, byte for
+    byte (lines split at \n only, trailing git-whitespace dropped, blank runs collapsed, blank edges
+    dropped, every line ended with \n); comment lines go too with `strip`. "" when git would refuse it."""
+    if mode == "verbatim":
+        return message if message.endswith("\n") or not message else message + "\n"
+    if mode == "strip" and comment_char == "auto":
+        starts = {line[:1] for line in message.split("\n")}
+        comment_char = next((c for c in _AUTO_COMMENT_CHARS if c not in starts), "#")
+    strip_comments = mode == "strip"
     out: list[str] = []
-    for line in lines:
-        if line or (out and out[-1]):
-            out.append(line)
-    while out and not out[-1]:
-        out.pop()
-    return "\n".join(out) + "\n" if out else ""
+    blank = False
+    for line in message.split("\n"):
+        if strip_comments and comment_char and line.startswith(comment_char):
+            continue
+        line = line.rstrip(_GIT_SPACE)
+        if not line:
+            blank = True
+            continue
+        if blank and out:
+            out.append("")
+        blank = False
+        out.append(line)
+    return "".join(line + "\n" for line in out)
 
 
 class HelpRequested(Exception):
@@ -317,6 +348,8 @@ def parse(argv: list[str]) -> Options:
         if flag is None:
             raise UsageError(f"flag provided but not defined: -{name}")
         if flag.kind == "bool":
+            if name == "dry-run":
+                opts.dry_run_args.append(i - 1)
             if has_value:
                 if value in _TRUE:
                     setattr(opts, _attr(name), True)
@@ -334,6 +367,31 @@ def parse(argv: list[str]) -> Options:
             i += 1
         _set(opts, flag, value)
     return opts
+
+
+def wants_json(argv: list[str]) -> bool:
+    """Whether argv asks for -output=json, read as parse() would, for a command line parse() refused:
+    the JSON object with `error` is printed for usage errors too. Flags after the bad one count."""
+    wanted = False
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        i += 1
+        if arg == "--":
+            break
+        body = arg[2:] if arg.startswith("--") else arg[1:] if arg.startswith("-") else ""
+        name, has_value, value = body.partition("=")
+        flag = FLAGS.get(name)
+        if flag is None or flag.kind == "bool":
+            continue
+        if not has_value:
+            if i >= len(argv):
+                break
+            value = argv[i]
+            i += 1
+        if name == "output":
+            wanted = value == "json"
+    return wanted
 
 
 def _attr(name: str) -> str:

@@ -11,7 +11,7 @@ import re
 import urllib.parse
 
 from updater import redact
-from updater.errors import GitError
+from updater.errors import GitError, UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -131,6 +131,11 @@ def _clean_path(path: str) -> str:
 
 def detect_provider(origin: Origin) -> str:
     """The -scm-provider default: from the host, else from well-known hints, else github (spec §2)."""
+    return recognise_provider(origin) or "github"
+
+
+def recognise_provider(origin: Origin) -> str | None:
+    """The provider the origin itself names; None when the github default would only be a guess."""
     host = origin.host
     if host == "github.com" or host.endswith(".github.com"):
         return "github"
@@ -144,7 +149,33 @@ def detect_provider(origin: Origin) -> str:
         return "gitlab"
     if origin.path.startswith("scm/") or "/scm/" in f"/{origin.path}" or host.startswith("bitbucket."):
         return "bitbucket-server"
-    return "github"
+    if os.environ.get("GITHUB_SERVER_URL", "").lower().rstrip("/").endswith(f"//{host}") and host:
+        return "github"  # GitHub Actions on this very server (Enterprise included)
+    return None
+
+
+def is_loopback(host: str) -> bool:
+    """This machine, by name or address: plain http to it crosses no network. No DNS is asked."""
+    import ipaddress
+
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def refuse_plain_http(url: str, what: str, allowed: bool) -> None:
+    """A token sent over http to another machine can be read by anyone on the path: refuse unless asked."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme.lower() != "http" or allowed or is_loopback(parts.hostname or ""):
+        return
+    raise UsageError(
+        f"{what} {parts.scheme}://{parts.netloc.rpartition('@')[2]} is plain http: the token would cross the "
+        "network unencrypted; use https, or pass -allow-insecure-http if that network is trusted"
+    )
 
 
 class Remote:
@@ -179,13 +210,22 @@ def resolve_remote(opts: Options, origin_url: str | None) -> Remote:
     if origin_url is None:
         raise GitError("the repository has no remote named origin: add it with 'git remote add origin URL'")
     origin = parse_origin(origin_url)
-    provider = providers.check_name(opts.scm_provider or detect_provider(origin))
+    provider = opts.scm_provider or recognise_provider(origin)
+    if provider is None:
+        provider = "github"
+        if opts.create_pull_request and not opts.api_endpoint:
+            log.warn(
+                f"-scm-provider not given and {origin.host or 'the origin'} does not say which forge it is: "
+                "guessed github (set -scm-provider to be sure)"
+            )
+    providers.check_name(provider)
     # One CA bundle and one set of proxies for git and the API client (docs/tls-and-proxies.md).
     ca = find_ca_bundle(opts.ca_bundle or None)
     env = proxy_env()
     credential = find_credential(origin, provider, opts.token_file or None)
     settings: dict[str, str] = {}
     if credential is not None and origin.is_http:
+        refuse_plain_http(origin.url, "origin", opts.allow_insecure_http)
         settings.update(credential.git_env(provider))
         log.debug(f"git authenticates to {origin.netloc} with the token from {credential.source}")
     if ca is not None:

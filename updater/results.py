@@ -41,6 +41,10 @@ class Result:
         self.diff: str | None = None
         self.error: str | None = None
         self.exit_code = 0
+        # -dry-run only: the provider and where the credential came from (never the credential).
+        self.provider: str | None = None
+        self.credential: str | None = None
+        self.dry_run = False
 
     def as_dict(self) -> dict[str, object]:
         """The -output=json document; `diff` and `error` only when there is one."""
@@ -65,6 +69,9 @@ class Result:
             "error": self.error,
             "exit_code": self.exit_code,
         }
+        if self.dry_run:
+            data["provider"] = self.provider
+            data["credential"] = {"found": self.credential is not None, "source": self.credential}
         if self.diff is None:
             del data["diff"]
         if self.error is None:
