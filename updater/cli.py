@@ -142,7 +142,12 @@ def run(opts: flags.Options, argv: list[str], result: Result) -> None:
         log.debug(f"{item.template} → {item.output}{'' if item.changed else ' (unchanged)'}")
     changed = [r for r in rendered if r.changed]
     log.info(f"rendered {len(rendered)} template{'s' if len(rendered) != 1 else ''}, {len(changed)} changed")
-    branch, message = opts.effective_branch, opts.effective_commit_message()
+    branch = opts.effective_branch
+    # Exactly what `git commit -m` would store in this repository (its commit.cleanup, its comment char).
+    config = state.config if state is not None else {}
+    message = opts.effective_commit_message(
+        config.get("commit.cleanup", "default").lower(), config.get("core.commentchar", "#")
+    )
 
     body = None
     if opts.pr_body_template and opts.create_pull_request and not opts.compile_only:
@@ -371,7 +376,7 @@ def _dry_run_report(
     credential = remote.credential
     result.credential = credential.source if credential is not None else None
     result.provider = remote.provider
-    log.info(f"would commit on branch {branch} with message: {message}")
+    log.info(f"would commit on branch {branch} with message: {message.rstrip()}")
     log.info(
         f"credential: {'from ' + credential.source if credential else 'none found'} "
         f"(provider {remote.provider})"

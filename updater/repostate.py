@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 # The only settings the tool reads itself (one `git config` call); git applies all the others.
 _CONFIG_KEYS = (
     r"^(user\.name|user\.email|commit\.gpgsign|remote\.origin\.url"
-    r"|core\.autocrlf|core\.filemode|core\.symlinks)$"
+    r"|core\.autocrlf|core\.filemode|core\.symlinks|commit\.cleanup|core\.commentchar)$"
 )
 DEFAULT_NAME = "CI"
 DEFAULT_EMAIL = "ci@example.com"
