@@ -155,7 +155,7 @@ def connect(config: ProviderConfig, *, backoff: float | None = None) -> GitLabAd
         job_token=credential.secret if credential.kind == "job-token" else None,
         private_token=None if credential.kind == "job-token" else credential.secret,
     )
-    return GitLabAdapter(config, client, api, path, backoff)
+    return GitLabAdapter(config, client, api, path, backoff, http.call_log(session))
 
 
 @dataclass
@@ -173,8 +173,17 @@ class _Ref:
 class GitLabAdapter:
     name = "gitlab"
 
-    def __init__(self, config: ProviderConfig, client: Gitlab, api: str, path: str, poll: float) -> None:
+    def __init__(
+        self,
+        config: ProviderConfig,
+        client: Gitlab,
+        api: str,
+        path: str,
+        poll: float,
+        log: http.CallLog | None = None,
+    ) -> None:
         self.config = config
+        self.log = log  # what the last request went through (the session's retry policy keeps it)
         self.client = client
         self.api = api
         self.path = path
@@ -233,13 +242,16 @@ class GitLabAdapter:
             created = self._project.mergerequests.create(data, **_NO_SDK_RETRY)
         except GitlabError as exc:
             if exc.response_code == 409 and "already exists" in _message(exc).lower():
-                # Opened by a concurrent run between our find and create: converge on it.
+                # Opened by a concurrent run between our find and create (or by our own first try,
+                # whose answer was lost): converge on it.
                 existing = self.find_open(spec.head, spec.base)
                 if existing is not None:
                     return existing
+            if (exc.response_code or 0) >= 500:
+                return self._converge(spec, exc)
             self._fail("open the merge request", exc)
         except requests.RequestException as exc:
-            self._fail("open the merge request", exc)
+            return self._converge(spec, exc)
         pr = _wrap(created.attributes)
         assert isinstance(pr.handle, _Ref)
         pr.handle.created = True
@@ -280,6 +292,11 @@ class GitLabAdapter:
                 code = exc.response_code
                 if code in (405, 406, 422):
                     state = self._mr_state(ref.iid)
+                    if state.get("state") == "merged":
+                        # Our earlier try went through (its answer lost to a 502 or a timeout, and the
+                        # resent merge refused as "not open"), or someone merged it meanwhile.
+                        self._merged_after_all(ref, f"{_status(exc)}")
+                        return
                     status = _merge_status(state)
                     again = not state.get("merge_error") and (
                         status in _TRANSIENT or (status == "mergeable" and rechecks < 2)
@@ -291,24 +308,70 @@ class GitLabAdapter:
                         continue
                     raise ProviderError(self._refusal(ref, method, exc, state)) from None
                 if code == 409:
-                    raise ProviderError(
+                    self._settle(
+                        ref,
                         f"GitLab refused to merge !{ref.iid}: its source branch moved since it was read "
-                        f"({_message(exc)}); rerun to merge the new state"
-                    ) from None
+                        f"({_message(exc)}); rerun to merge the new state",
+                    )
+                    return
                 if code == 401 and not self._is_job_token():
                     raise ProviderError(
                         f"GitLab refused to merge !{ref.iid} into {ref.target} (401): the token's user may "
                         "not merge into it (a protected branch needs Maintainer or an allowed-to-merge "
                         f"role); check the branch protection of {ref.target} in {self.path}"
                     ) from None
+                if (code or 0) >= 500:
+                    self._settle(ref, redact.redact(self._explain(f"merge !{ref.iid}", exc)))
+                    return
                 self._fail(f"merge !{ref.iid}", exc)
             except requests.RequestException as exc:
-                self._fail(f"merge !{ref.iid}", exc)
+                self._settle(ref, redact.redact(self._explain(f"merge !{ref.iid}", exc)))
+                return
         final = result.get("state") if isinstance(result, dict) else None
         if final != "merged":
             raise ProviderError(f"GitLab did not merge !{ref.iid}: it is {final or 'in an unknown state'}")
 
     # -- helpers ------------------------------------------------------------------------------------
+
+    def _converge(self, spec: PullRequestSpec, exc: Exception) -> PullRequest:
+        """A create whose outcome is unknown (5xx, no answer): the merge request if it was opened after all.
+
+        One more request, on this failure path only.
+        """
+        failure = redact.redact(self._explain("open the merge request", exc))
+        try:
+            existing = self.find_open(spec.head, spec.base)
+        except ProviderError:
+            existing = None
+        if existing is None:
+            found = f"it did not: no merge request {spec.head} -> {spec.base} is open"
+            raise ProviderError(http.checked(failure, found))
+        self.config.warn(
+            f"GitLab: opening the merge request did not come back cleanly ({failure}); it is open after "
+            f"all: !{existing.number}"
+        )
+        return existing
+
+    def _settle(self, ref: _Ref, failure: str) -> None:
+        """After a merge call failed: fine if the merge request is merged, else `failure`.
+
+        One more request, on this failure path only.
+        """
+        try:
+            state = self._project.mergerequests.get(ref.iid, **_NO_SDK_RETRY).attributes
+        except (GitlabError, requests.RequestException) as exc:
+            raise ProviderError(
+                f"{failure} (and reading !{ref.iid} back to check failed too: {type(exc).__name__})"
+            ) from None
+        if state.get("state") != "merged":
+            raise ProviderError(failure)
+        self._merged_after_all(ref, failure)
+
+    def _merged_after_all(self, ref: _Ref, failure: str) -> None:
+        self.config.warn(
+            f"GitLab: the merge call for !{ref.iid} did not come back cleanly ({failure}); reading the "
+            "merge request back shows it is merged"
+        )
 
     def _reviewer_ids(self, names: tuple[str, ...]) -> list[int]:
         ids: list[int] = []
@@ -424,7 +487,7 @@ class GitLabAdapter:
     def _explain(self, action: str, exc: Exception) -> str:
         where = f"project {self.path} at {self.api}"
         source = self.config.credential.source if self.config.credential else "the environment"
-        transport = http.transport_failure("GitLab", self.api, action, exc, self.config.ca_bundle)
+        transport = http.transport_failure("GitLab", self.api, action, exc, self.config.ca_bundle, self.log)
         if transport is not None:
             return transport
         assert isinstance(exc, GitlabError)
@@ -457,12 +520,9 @@ class GitLabAdapter:
                 f"(every nested group: group/sub/repo), that the token from {source} can see the project, "
                 "and -api-endpoint (a GitLab under a relative URL needs -api-endpoint=https://HOST/PREFIX/api/v4)"
             )
-        if code == 429 or (code or 0) >= 500:
-            what = "rate-limited us" if code == 429 else f"kept answering {code} ({message})"
-            return (
-                f"GitLab {what} trying to {action} at {self.api}; gave up after retrying for up to "
-                f"{self.config.deadline:g}s; rerun later"
-            )
+        worded = http.status_failure("GitLab", self.api, action, code or 0, message, self.log)
+        if worded is not None:
+            return worded
         return f"GitLab refused to {action} on {where} ({code}): {message}"
 
 

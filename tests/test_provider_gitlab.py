@@ -492,7 +492,8 @@ def test_429_is_retried_after_the_retry_after_wait(fake: FakeGitLab, sleeps: lis
 def test_rate_limit_longer_than_the_deadline_gives_up_at_once(fake: FakeGitLab, sleeps: list[float]) -> None:
     fake.fail_next(429, count=50, headers={"Retry-After": "600"})
     message = error_of(connect(config(fake, deadline=2.0)).find_open, "a", "main")
-    assert "GitLab rate-limited us" in message and "rerun later" in message
+    assert "GitLab rate-limited the run (429" in message and "sent once" in message
+    assert "the next wait, 600s (Retry-After), would end past the 2s retry deadline" in message
     # Neither the session nor python-gitlab's own 429 handling waited or retried.
     assert sleeps == [] and len(fake.requests) == 1
 
@@ -509,14 +510,101 @@ def test_server_errors_until_the_deadline_give_a_clear_error(fake: FakeGitLab) -
     started = time.monotonic()
     message = error_of(connect(config(fake, deadline=0.3)).find_open, "a", "main")
     assert time.monotonic() - started < 2.0
-    assert "kept answering 503" in message and "0.3s" in message
     assert len(fake.requests) > 1
+    assert "GitLab answered 503 Service Unavailable trying to list merge requests" in message
+    assert f"{len(fake.requests)} attempts, each answered 503" in message
+    assert "would end past the 0.3s retry deadline" in message
 
 
 def test_unreachable_api_says_which_endpoint(fake: FakeGitLab) -> None:
     endpoint = "http://127.0.0.1:9/api/v4"  # discard port: nothing listens
     message = error_of(connect(config(fake, api_endpoint=endpoint, deadline=0.2)).default_branch)
     assert f"cannot reach {endpoint}" in message
+    assert "no connection made; 4 attempts, none connected" in message
+
+
+def test_throttle_without_retry_after_is_waited_out_until_its_reset(
+    fake: FakeGitLab, sleeps: list[float]
+) -> None:
+    fake.throttle_next(reset_in=3, retry_after=False, method="GET")
+    assert connect(config(fake, deadline=10.0)).find_open("a", "main") is None
+    assert [e.status for e in fake.requests] == [429, 200]
+    assert fake.requests[0].response_headers["RateLimit-Remaining"] == "0"
+    # Until RateLimit-Reset (whole seconds), and a second more for clocks that differ.
+    assert len(sleeps) == 1 and 3 <= sleeps[0] <= 5
+
+
+def test_throttle_far_from_its_reset_says_when_it_resets(fake: FakeGitLab, sleeps: list[float]) -> None:
+    reset = fake.throttle_next(reset_in=3000, retry_after=False)
+    message = error_of(connect(config(fake, deadline=2.0)).find_open, "a", "main")
+    when = time.strftime("%H:%M:%S", time.gmtime(reset))
+    assert "GitLab rate-limited the run (429 Retry later)" in message
+    assert f"the limit resets at {when} UTC" in message and f"rerun after {when} UTC" in message
+    assert sleeps == [] and len(fake.requests) == 1
+
+
+def test_post_answered_500_is_sent_once_and_looked_for(fake: FakeGitLab) -> None:
+    fake.fail_next(500, method="POST")
+    message = error_of(connect(config(fake)).create, spec())
+    assert [(e.method, e.status) for e in fake.requests] == [("POST", 500), ("GET", 200)]
+    assert "answered 500 Internal Server Error trying to open the merge request" in message
+    assert "sent once and not retried" in message and "retrying for up to" not in message
+    assert message.endswith(f"it did not: no merge request {spec().head} -> main is open; rerun")
+
+
+def test_read_timeout_is_not_called_unreachable(fake: FakeGitLab) -> None:
+    fake.stall_next(2.0, count=2, method="GET")
+    started = time.monotonic()
+    message = error_of(connect(config(fake, timeout=0.2)).find_open, "a", "main")
+    assert time.monotonic() - started < 1.5 and "cannot reach" not in message
+    assert "accepted the request but did not answer in time" in message
+    assert "2 attempts, none answered in time" in message
+
+
+def test_create_that_timed_out_but_went_through_converges_on_the_merge_request(fake: FakeGitLab) -> None:
+    fake.stall_next(2.0, count=2, method="POST", processed=True)
+    pr = connect(config(fake, timeout=0.2, warn=lambda _m: None)).create(spec())
+    assert pr.number == 1 and len(fake.merge_requests) == 1
+    # The first try opened it (its answer came too late); the second was a duplicate; then the look.
+    assert [(e.method, e.status) for e in fake.requests] == [("POST", 201), ("POST", 409), ("GET", 200)]
+
+
+# -- a merge whose answer was lost ---------------------------------------------------------------------
+
+
+def test_merge_that_went_through_but_was_answered_502_is_reported_merged(fake: FakeGitLab) -> None:
+    warnings: list[str] = []
+    adapter = connect(config(fake, warn=warnings.append))
+    pr = adapter.create(spec())
+    fake.requests.clear()
+    fake.fail_next(502, method="PUT", path="/merge$", processed=True)
+    adapter.merge(pr, "merge")
+    assert fake.mr(PROJECT, 1)["state"] == "merged"
+    # Merged, answered 502; the resent merge: 405 (not open any more); the merge request: merged.
+    assert [(e.method, e.status) for e in fake.requests] == [("PUT", 502), ("PUT", 405), ("GET", 200)]
+    assert len(warnings) == 1 and "!1" in warnings[0] and "is merged" in warnings[0]
+
+
+def test_merge_whose_answers_never_came_but_went_through_is_reported_merged(fake: FakeGitLab) -> None:
+    adapter = connect(config(fake, timeout=0.2, warn=lambda _m: None))
+    pr = adapter.create(spec())
+    fake.requests.clear()
+    fake.stall_next(2.0, count=2, method="PUT", path="/merge$", processed=True)
+    adapter.merge(pr, "squash")
+    assert fake.mr(PROJECT, 1)["state"] == "merged"
+    assert [e.method for e in fake.requests] == ["PUT", "PUT", "GET"]
+
+
+def test_merge_that_kept_failing_and_did_not_go_through_says_what_was_tried(fake: FakeGitLab) -> None:
+    adapter = connect(config(fake, deadline=0.3))
+    pr = adapter.create(spec())
+    fake.requests.clear()
+    fake.fail_next(503, count=1000, method="PUT")
+    message = error_of(adapter.merge, pr, "merge")
+    puts = fake.calls("PUT")
+    assert "GitLab answered 503 Service Unavailable trying to merge !1" in message
+    assert f"{len(puts)} attempts, each answered 503" in message
+    assert fake.mr(PROJECT, 1)["state"] == "opened" and fake.requests[-1].method == "GET"
 
 
 # -- the fake itself -------------------------------------------------------------------------------------

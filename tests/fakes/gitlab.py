@@ -21,6 +21,12 @@ codes and bodies the adapter depends on:
   refresh (`push(..., refresh_after=N)` scripts that delay).
 - Pagination: `page`/`per_page` (default 20, max 100) with `X-Page`, `X-Per-Page`, `X-Total`,
   `X-Total-Pages`, `X-Next-Page`, `X-Prev-Page` and `Link` (first/prev/next/last) headers.
+- Rate limits (docs.gitlab.com, "User and IP rate limits", response headers): Rack::Attack answers
+  429 `Retry later` (plain text) with `RateLimit-Name`, `RateLimit-Limit`, `RateLimit-Observed`,
+  `RateLimit-Remaining: 0`, `RateLimit-Reset` (Unix time), `RateLimit-ResetTime` (RFC 2616) and
+  `Retry-After` (seconds); some proxies in front of GitLab drop `Retry-After` (`throttle_next`).
+- Faults after the work was done (`fail_next(..., processed=True)`: a merge GitLab carried out,
+  answered 502 by the load balancer) and answers that never come in time (`stall_next`).
 
 Server-side state is plain dicts: `merge_requests` holds each MR as rendered by the API plus knobs
 prefixed `_` that tests turn to script a situation (`_conflicts`, `_pipeline`, `_checking`, ...).
@@ -189,6 +195,33 @@ class FakeGitLab(FakeService):
                     if refresh_after == 0:
                         mr["sha"] = head
             return head
+
+    def throttle_next(
+        self,
+        count: int = 1,
+        *,
+        reset_in: float = 30.0,
+        retry_after: bool = True,
+        method: str | None = None,
+        path: str | None = None,
+    ) -> int:
+        """Rack::Attack's 429 for the next `count` matching requests; the quota resets `reset_in` s from now.
+
+        Returns the reset's Unix time. retry_after=False leaves `Retry-After` out (as some proxies do).
+        """
+        reset = math.ceil(datetime.now(UTC).timestamp() + reset_in)
+        headers = {
+            "RateLimit-Name": "throttle_authenticated_api",
+            "RateLimit-Limit": "60",
+            "RateLimit-Observed": "67",
+            "RateLimit-Remaining": "0",
+            "RateLimit-Reset": str(reset),
+            "RateLimit-ResetTime": datetime.fromtimestamp(reset, UTC).strftime("%a, %d %b %Y %H:%M:%S GMT"),
+        }
+        if retry_after:
+            headers["Retry-After"] = str(max(0, math.ceil(reset_in)))
+        self.fail_next(429, count=count, method=method, path=path, headers=headers)
+        return reset
 
     def default_fault_body(self, status: int) -> Any:
         if status == 429:
