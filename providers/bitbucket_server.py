@@ -108,7 +108,7 @@ def connect(config: ProviderConfig, *, backoff: float | None = None) -> Bitbucke
         retry_with_header=False,  # else it sleeps Retry-After once more after the session gave up
     )
     client.timeout = config.timeout  # type: ignore[assignment]  # the constructor truncates it to an int
-    return BitbucketServerAdapter(config, client, api, key, slug)
+    return BitbucketServerAdapter(config, client, api, key, slug, http.call_log(session))
 
 
 class _Failure(Exception):
@@ -137,8 +137,17 @@ class _Failure(Exception):
 class BitbucketServerAdapter:
     name = "bitbucket-server"
 
-    def __init__(self, config: ProviderConfig, client: Bitbucket, api: str, key: str, slug: str) -> None:
+    def __init__(
+        self,
+        config: ProviderConfig,
+        client: Bitbucket,
+        api: str,
+        key: str,
+        slug: str,
+        log: http.CallLog | None = None,
+    ) -> None:
         self.config = config
+        self.log = log  # what the last request went through (the session's retry policy keeps it)
         self.client = client
         self.api = api
         self.key = key
@@ -208,9 +217,11 @@ class BitbucketServerAdapter:
                     )
                     draft = False
                     continue
+                if failure.status >= 500:
+                    return self._converge(spec, failure)
                 self._fail("open the pull request", failure)
             except requests.RequestException as exc:
-                self._fail("open the pull request", exc)
+                return self._converge(spec, exc)
         else:  # pragma: no cover - each retry above removes something, so the loop always breaks
             raise ProviderError("Bitbucket Server refused to open the pull request")
         if draft and not created.get("draft"):
@@ -268,28 +279,84 @@ class BitbucketServerAdapter:
                 )
                 break
             except _Failure as failure:
+                current = failure.first.get("pullRequest")
+                if isinstance(current, dict) and current.get("state") == "MERGED":
+                    # Out of date because it is merged: our earlier try went through (its answer lost
+                    # to a 502 or a timeout, the resent merge refused), or someone merged it meanwhile.
+                    self._merged_after_all(pr, f"{failure.status} {failure.message}")
+                    return
                 if failure.exception.endswith("OutOfDateException") and not version_retried:
                     version_retried = True
                     version = int(failure.first.get("currentVersion", version))
                     continue
                 if failure.exception.endswith("PullRequestMergeVetoedException"):
                     raise ProviderError(self._veto(pr.number, method, failure)) from None
+                refused = f"Bitbucket Server refused to merge pull request #{pr.number} ({failure.message})"
+                if failure.exception.endswith("IllegalPullRequestStateException"):
+                    self._settle(pr, refused)  # not open: merged after all, or declined
+                    return
                 if failure.status in (400, 409) and strategy is not None:
                     tried.append(strategy)
                     strategy = self._next_strategy(pr.number, method, candidates, tried, failure)
                     continue
                 if failure.status == 409:
-                    raise ProviderError(
-                        f"Bitbucket Server refused to merge pull request #{pr.number} ({failure.message})"
-                    ) from None
+                    self._settle(pr, refused)
+                    return
+                if failure.status >= 500:
+                    self._settle(
+                        pr, redact.redact(self._explain(f"merge pull request #{pr.number}", failure))
+                    )
+                    return
                 self._fail(f"merge pull request #{pr.number}", failure)
             except requests.RequestException as exc:
-                self._fail(f"merge pull request #{pr.number}", exc)
+                self._settle(pr, redact.redact(self._explain(f"merge pull request #{pr.number}", exc)))
+                return
         if merged.get("state") != "MERGED":
             state = merged.get("state") or "unknown"
             raise ProviderError(f"Bitbucket Server did not merge pull request #{pr.number}: it is {state}")
 
     # -- helpers ------------------------------------------------------------------------------------
+
+    def _converge(self, spec: PullRequestSpec, exc: Exception) -> PullRequest:
+        """A create whose outcome is unknown (5xx, no answer): the pull request if it was opened after all.
+
+        One more request, on this failure path only.
+        """
+        failure = redact.redact(self._explain("open the pull request", exc))
+        try:
+            existing = self.find_open(spec.head, spec.base)
+        except ProviderError:
+            existing = None
+        if existing is None:
+            found = f"it did not: no pull request {spec.head} -> {spec.base} is open"
+            raise ProviderError(http.checked(failure, found))
+        self.config.warn(
+            f"Bitbucket Server: opening the pull request did not come back cleanly ({failure}); it is open "
+            f"after all: #{existing.number}"
+        )
+        return existing
+
+    def _settle(self, pr: PullRequest, failure: str) -> None:
+        """After a merge call failed or was refused: fine if the pull request is merged, else `failure`.
+
+        One more request, on this failure path only.
+        """
+        try:
+            data = self._request("GET", f"{self.repo}/pull-requests/{pr.number}")
+        except (_Failure, requests.RequestException) as exc:
+            raise ProviderError(
+                f"{failure} (and reading pull request #{pr.number} back to check failed too: "
+                f"{exc.status if isinstance(exc, _Failure) else type(exc).__name__})"
+            ) from None
+        if not isinstance(data, dict) or data.get("state") != "MERGED":
+            raise ProviderError(failure)
+        self._merged_after_all(pr, failure)
+
+    def _merged_after_all(self, pr: PullRequest, failure: str) -> None:
+        self.config.warn(
+            f"Bitbucket Server: the merge call for pull request #{pr.number} did not come back cleanly "
+            f"({failure}); the pull request is merged"
+        )
 
     def _create_body(self, spec: PullRequestSpec, reviewers: list[str], draft: bool) -> dict[str, Any]:
         repository = {"slug": self.slug, "project": {"key": self.key}}
@@ -402,7 +469,9 @@ class BitbucketServerAdapter:
     def _explain(self, action: str, exc: Exception) -> str:
         where = f"{self.key}/{self.slug} at {self.api}"
         source = self.config.credential.source if self.config.credential else "the environment"
-        transport = http.transport_failure("Bitbucket Server", self.api, action, exc, self.config.ca_bundle)
+        transport = http.transport_failure(
+            "Bitbucket Server", self.api, action, exc, self.config.ca_bundle, self.log
+        )
         if transport is not None:
             return transport
         assert isinstance(exc, _Failure)
@@ -429,12 +498,9 @@ class BitbucketServerAdapter:
                 "key and repository slug (from …/scm/PROJ/repo.git) and the context path; a server under a "
                 "context path reached over ssh needs -api-endpoint=https://HOST/CONTEXT/rest/api/1.0"
             )
-        if status == 429 or status >= 500:
-            what = "rate-limited us" if status == 429 else f"kept answering {status} ({message})"
-            return (
-                f"Bitbucket Server {what} trying to {action} at {self.api}; gave up after retrying for up to "
-                f"{self.config.deadline:g}s; rerun later"
-            )
+        worded = http.status_failure("Bitbucket Server", self.api, action, status, message, self.log)
+        if worded is not None:
+            return worded
         return f"Bitbucket Server refused to {action} on {where} ({status}): {message}"
 
 

@@ -371,6 +371,10 @@ def status_failure(
     )
     if not limited and status < 500:
         return None
+    if reason.strip() in ("", f"HTTP {status}"):
+        from http.client import responses
+
+        reason = responses.get(status, "")
     answer = f"{status} {reason}".strip() if not reason.startswith(str(status)) else reason
     if known is None:
         return (

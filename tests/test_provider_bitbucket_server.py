@@ -448,7 +448,7 @@ def test_missing_context_path_is_a_404_that_points_at_it(fake: FakeBitbucketServ
 
 
 def test_429_is_retried_after_the_retry_after_wait(fake: FakeBitbucketServer, sleeps: list[float]) -> None:
-    fake.fail_next(429, method="POST", headers={"Retry-After": "7"})
+    fake.rate_limit_next(method="POST", retry_after=7)
     pr = connect(config(fake, deadline=10.0)).create(spec())
     assert pr.number == 1
     assert [e.status for e in fake.requests] == [429, 201]
@@ -458,9 +458,11 @@ def test_429_is_retried_after_the_retry_after_wait(fake: FakeBitbucketServer, sl
 def test_rate_limit_longer_than_the_deadline_gives_up_at_once(
     fake: FakeBitbucketServer, sleeps: list[float]
 ) -> None:
-    fake.fail_next(429, count=50, headers={"Retry-After": "600"})
+    fake.rate_limit_next(50, retry_after=600)
     message = error_of(connect(config(fake, deadline=2.0)).find_open, HEAD, "main")
-    assert "rate-limited us" in message and "rerun later" in message
+    assert "Bitbucket Server rate-limited the run (429 You have been rate limited" in message
+    assert "sent once; the next wait, 600s (Retry-After), would end past the 2s retry deadline" in message
+    assert message.endswith("rerun later")
     # Neither the session nor the SDK's own Retry-After handling waited or retried.
     assert sleeps == [] and len(fake.requests) == 1
 
@@ -477,13 +479,100 @@ def test_server_errors_until_the_deadline_give_a_clear_error(fake: FakeBitbucket
     started = time.monotonic()
     message = error_of(connect(config(fake, deadline=0.3)).find_open, HEAD, "main")
     assert time.monotonic() - started < 2.0
-    assert "kept answering 503" in message and "0.3s" in message and len(fake.requests) > 1
+    assert len(fake.requests) > 1
+    assert "Bitbucket Server answered 503 Service Unavailable trying to list pull requests" in message
+    assert f"{len(fake.requests)} attempts, each answered 503" in message
+    assert "would end past the 0.3s retry deadline" in message
 
 
 def test_unreachable_api_says_which_endpoint(fake: FakeBitbucketServer) -> None:
     endpoint = "http://127.0.0.1:9/rest/api/1.0"  # discard port: nothing listens
     message = error_of(connect(config(fake, api_endpoint=endpoint, deadline=0.2)).default_branch)
     assert f"cannot reach {endpoint}" in message
+    assert "no connection made; 4 attempts, none connected" in message
+
+
+def test_post_answered_500_is_sent_once_and_looked_for(fake: FakeBitbucketServer) -> None:
+    fake.fail_next(500, method="POST")
+    message = error_of(connect(config(fake)).create, spec())
+    assert [(e.method, e.status) for e in fake.requests] == [("POST", 500), ("GET", 200)]
+    assert "answered 500 Internal Server Error trying to open the pull request" in message
+    assert "sent once and not retried" in message and "retrying for up to" not in message
+    assert message.endswith(f"it did not: no pull request {HEAD} -> main is open; rerun")
+
+
+def test_read_timeout_is_not_called_unreachable(fake: FakeBitbucketServer) -> None:
+    fake.stall_next(2.0, count=2, method="GET")
+    started = time.monotonic()
+    message = error_of(connect(config(fake, timeout=0.2)).find_open, HEAD, "main")
+    assert time.monotonic() - started < 1.5 and "cannot reach" not in message
+    assert "accepted the request but did not answer in time" in message
+    assert "2 attempts, none answered in time" in message
+
+
+def test_create_answered_502_after_opening_converges_on_the_pull_request(fake: FakeBitbucketServer) -> None:
+    warnings: list[str] = []
+    fake.fail_next(502, count=1000, method="POST", processed=True)
+    pr = connect(config(fake, deadline=0.3, warn=warnings.append)).create(spec())
+    assert [p["id"] for p in fake.pulls] == [pr.number]
+    # Opened, answered 502; resent until the deadline (duplicates, answered 502 too); then the look
+    # that finds it.
+    calls = [(e.method, e.status) for e in fake.requests]
+    assert calls[-1] == ("GET", 200) and set(calls[:-1]) == {("POST", 502)} and len(calls) > 2
+    assert len(warnings) == 1 and f"open after all: #{pr.number}" in warnings[0]
+
+
+# -- a merge whose answer was lost ---------------------------------------------------------------------
+
+
+def test_merge_that_went_through_but_was_answered_502_is_reported_merged(fake: FakeBitbucketServer) -> None:
+    warnings: list[str] = []
+    adapter = connect(config(fake, warn=warnings.append))
+    pr = adapter.create(spec())
+    fake.requests.clear()
+    fake.fail_next(502, method="POST", path="/merge$", processed=True)
+    adapter.merge(pr, "merge")
+    assert fake.pull("PROJ", "gitops", pr.number)["state"] == "MERGED"
+    # Merged, answered 502; the resent merge: 409 out of date, carrying the pull request: MERGED.
+    assert [(e.method, e.status) for e in fake.requests] == [("POST", 502), ("POST", 409)]
+    assert fake.requests[1].response_json["errors"][0]["pullRequest"]["state"] == "MERGED"
+    assert len(warnings) == 1 and "is merged" in warnings[0]
+
+
+def test_merge_whose_answers_never_came_but_went_through_is_reported_merged(
+    fake: FakeBitbucketServer,
+) -> None:
+    adapter = connect(config(fake, timeout=0.2, warn=lambda _m: None))
+    pr = adapter.create(spec())
+    fake.requests.clear()
+    fake.stall_next(2.0, count=2, method="POST", path="/merge$", processed=True)
+    adapter.merge(pr, "merge")
+    assert fake.pull("PROJ", "gitops", pr.number)["state"] == "MERGED"
+    assert [e.method for e in fake.requests] == ["POST", "POST", "GET"]
+
+
+def test_merge_refused_as_not_open_is_checked_against_the_pull_request(fake: FakeBitbucketServer) -> None:
+    adapter = connect(config(fake))
+    pr = adapter.create(spec())
+    fake.pull("PROJ", "gitops", pr.number)["state"] = "DECLINED"
+    fake.requests.clear()
+    message = error_of(adapter.merge, pr, "squash")
+    assert "refused to merge pull request #1" in message and "declined and cannot be merged" in message
+    assert [(e.method, e.status) for e in fake.requests] == [("POST", 409), ("GET", 200)]
+
+
+def test_merge_that_kept_failing_and_did_not_go_through_says_what_was_tried(
+    fake: FakeBitbucketServer,
+) -> None:
+    adapter = connect(config(fake, deadline=0.3))
+    pr = adapter.create(spec())
+    fake.requests.clear()
+    fake.fail_next(503, count=1000, method="POST")
+    message = error_of(adapter.merge, pr, "merge")
+    posts = fake.calls("POST")
+    assert "Bitbucket Server answered 503 Service Unavailable trying to merge pull request #1" in message
+    assert f"{len(posts)} attempts, each answered 503" in message
+    assert fake.pull("PROJ", "gitops", 1)["state"] == "OPEN" and fake.requests[-1].method == "GET"
 
 
 # -- the fake itself -------------------------------------------------------------------------------------

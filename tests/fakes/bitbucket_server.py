@@ -27,6 +27,13 @@ Renovate's Bitbucket Server platform code and tests):
   with a plain message, and the adapter does not depend on it (it reads the repository's merge
   settings to explain).
 - `draft` is honoured when `supports_drafts` (Data Center 8.18+); otherwise ignored and omitted.
+- Rate limiting (Data Center's token buckets, "Improving instance stability with rate limiting"):
+  429 with `X-RateLimit-Limit`, `X-RateLimit-Remaining`, `X-RateLimit-Interval-Seconds`,
+  `X-RateLimit-FillRate` and `Retry-After` (seconds until new tokens), no reset time
+  (`rate_limit_next`).
+- A merge that took effect but whose answer was lost (`fail_next(502, processed=True)`, or
+  `stall_next`) leaves the pull request MERGED with a new `version`: the resent merge gets 409
+  PullRequestOutOfDateException carrying the current `pullRequest`.
 
 Server-side state is plain dicts; keys prefixed `_` are knobs tests turn (`_conflicted`,
 `_approvals`, `_builds_ok`, …) and never appear in responses.
@@ -201,6 +208,19 @@ class FakeBitbucketServer(FakeService):
     def pull(self, key: str, slug: str, pull_id: int) -> dict[str, Any]:
         repo = self.repos[(key.upper(), slug.lower())]
         return next(p for p in self.pulls if p["_repo"] is repo and p["id"] == pull_id)
+
+    def rate_limit_next(
+        self, count: int = 1, *, retry_after: int = 5, method: str | None = None, path: str | None = None
+    ) -> None:
+        """The token bucket is empty for the next `count` matching requests: 429 with Retry-After."""
+        headers = {
+            "X-RateLimit-Limit": "60",
+            "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Interval-Seconds": "1",
+            "X-RateLimit-FillRate": "5",
+            "Retry-After": str(retry_after),
+        }
+        self.fail_next(429, count=count, method=method, path=path, headers=headers)
 
     def default_fault_body(self, status: int) -> Any:
         message = {429: "You have been rate limited; try again later."}.get(status, f"HTTP {status}")
