@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any
+from typing import Any, Literal
 
 import requests
 
@@ -147,9 +147,10 @@ def connect(config: ProviderConfig) -> BitbucketCloud:
     backoff = min(0.5, config.deadline / 20)
     # Cloud() appends "/2.0" to its url; every call below uses an absolute URL built from `base`.
     root = base[: -len("/2.0")] if base.endswith("/2.0") else base
+    session = http.session(config.deadline, backoff, config.ca_bundle)
     client: Any = cloud(
         url=root,
-        session=http.session(config.deadline, backoff, config.ca_bundle),
+        session=session,
         timeout=config.timeout,
         # The shared urllib3 policy retries; the SDK's own Retry-After sleep would overrun the deadline.
         backoff_and_retry=False,
@@ -159,7 +160,9 @@ def connect(config: ProviderConfig) -> BitbucketCloud:
     # AtlassianRestAPI truncates the timeout to int (0.5 s would become "no time at all").
     client.timeout = config.timeout
     user = auth.get("username")
-    return BitbucketCloud(config, client, base, workspace, slug, backoff, auth=kind, user=user)
+    return BitbucketCloud(
+        config, client, base, workspace, slug, backoff, auth=kind, user=user, log=http.call_log(session)
+    )
 
 
 class BitbucketCloud:
@@ -176,6 +179,7 @@ class BitbucketCloud:
         *,
         auth: str,
         user: str | None = None,
+        log: http.CallLog | None = None,
     ) -> None:
         self._config = config
         self._client = client
@@ -187,6 +191,7 @@ class BitbucketCloud:
         self._pulls_url = f"{self._repo_url}/pullrequests"
         self._backoff = max(backoff, 0.01)
         self._auth = auth  # "api-token", "app-password" or "access-token": what a 401 means
+        self._log = log  # what the retry policy tried for the latest request, for honest messages
         self._user = user  # the Basic username (an API token's e-mail), for messages
 
     # -- the Adapter interface ------------------------------------------------------------------
@@ -284,11 +289,12 @@ class BitbucketCloud:
         body = {"merge_strategy": strategy, "close_source_branch": False}
         try:
             response = self._send("POST", f"{self._pull_url(pr.number)}/merge", what, body=body)
-        except ProviderError:
+        except ProviderError as exc:
             # No answer: the request may have reached the server and merged all the same.
-            if self._merged_meanwhile(pr, what) is True:
+            current = self._merged_meanwhile(pr, what)
+            if current is True:
                 return
-            raise
+            raise self._not_merged(pr, str(exc), current) from None
         if response.status_code == 200:
             return
         if response.status_code == 202:
@@ -296,10 +302,28 @@ class BitbucketCloud:
             return
         if response.status_code in (401, 403, 404):
             raise self._failure(what, response)  # the request was not allowed in: nothing happened
+        # Worded now, while the retry policy's log still describes the merge request.
+        failure = self._merge_failure(pr, what, response, None)
         current = self._merged_meanwhile(pr, what)
         if current is True:
             return
-        raise self._merge_failure(pr, what, response, current or None)
+        if response.status_code in (400, 405, 409):
+            raise self._merge_failure(pr, what, response, current or None)
+        raise self._not_merged(pr, str(failure), current)
+
+    def _not_merged(self, pr: PullRequest, message: str, current: dict[str, Any]) -> ProviderError:
+        """An uncertain merge's message, once a fresh read says what became of the pull request."""
+        state = str(current.get("state") or "")
+        if state in ("DECLINED", "SUPERSEDED"):
+            return ProviderError(
+                f"Bitbucket Cloud cannot merge pull request #{pr.number}: it is {state.lower()} (someone "
+                "closed it meanwhile); run again to open a new one"
+            )
+        if state == "OPEN":
+            return ProviderError(
+                http.checked(message, f"pull request #{pr.number} is still open, not merged")
+            )
+        return ProviderError(message)
 
     # -- merging --------------------------------------------------------------------------------
 
@@ -341,7 +365,7 @@ class BitbucketCloud:
             "(Merge strategies)"
         )
 
-    def _merged_meanwhile(self, pr: PullRequest, what: str) -> bool | dict[str, Any]:
+    def _merged_meanwhile(self, pr: PullRequest, what: str) -> Literal[True] | dict[str, Any]:
         """True when a fresh read shows the pull request MERGED; else that read ({} if it failed)."""
         try:
             response = self._send("GET", self._pull_url(pr.number), f"{what}: reading it again")
@@ -461,7 +485,9 @@ class BitbucketCloud:
                 method, path=url, data=body, params=params, absolute=True, advanced_mode=True
             )
         except requests.RequestException as exc:
-            message = http.transport_failure("Bitbucket Cloud", self._base, what, exc, self._config.ca_bundle)
+            message = http.transport_failure(
+                "Bitbucket Cloud", self._base, what, exc, self._config.ca_bundle, self._log
+            )
             raise ProviderError(message or f"{what}: {exc}") from None
         self._config.debug(f"{method} {url} -> {response.status_code}")
         return response
@@ -511,20 +537,13 @@ class BitbucketCloud:
                 "workspace and repo slug in the origin URL (or -api-endpoint), and that the credential from "
                 f"{source} can see the repository"
             )
-        if status in _TRANSIENT:
-            answer = f"{status} {response.reason or ''}".strip()
-            if status == 500 and response.request.method == "POST":
-                # Not retried: the server may have applied it before failing.
-                return ProviderError(
-                    f"{what}: Bitbucket Cloud answered {answer}; check the repository's pull requests, "
-                    "then run again"
-                )
-            retry_after = response.headers.get("Retry-After")
-            asked = f", asking to wait {retry_after}s" if retry_after else ""
-            return ProviderError(
-                f"{what}: Bitbucket Cloud kept answering {answer}{asked}, and retrying within the "
-                f"{self._config.deadline:g}s deadline did not help; try again later"
+        if status in _TRANSIENT or status >= 500:
+            # Worded from what the retry policy actually did with this request (http.CallLog).
+            worded = http.status_failure(
+                "Bitbucket Cloud", self._base, _infinitive(what), status, response.reason or "", self._log
             )
+            if worded:
+                return ProviderError(worded)
         return ProviderError(f"{what}: Bitbucket Cloud answered {status}: {message}")
 
     def _unauthorized(self, source: str, message: str) -> str:
@@ -583,6 +602,15 @@ class BitbucketCloud:
                 "merged; merge it in the web UI or run again later"
             )
         return self._failure(what, response)
+
+
+_VERBS = {"reading": "read", "listing": "list", "opening": "open", "updating": "update", "merging": "merge"}
+
+
+def _infinitive(what: str) -> str:
+    """'listing open pull requests' -> 'list open pull requests', for "... trying to <action>"."""
+    first, _, rest = what.partition(" ")
+    return f"{_VERBS.get(first, first)} {rest}".strip()
 
 
 def _merge_settings(pull: dict[str, Any]) -> tuple[list[str] | None, str | None, str]:
