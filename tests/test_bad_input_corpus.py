@@ -21,6 +21,7 @@ from typing import Literal
 import pytest
 
 from tests.conftest import Run, run_tool, snapshot
+from tests.fakes.github import FakeGitHub
 from tests.gitserver import DEFAULT_TOKEN, GitServer, clone, copy_fixture, make_home, run_git
 
 HELLO = "acme/hello-world-gitops.git"
@@ -307,6 +308,67 @@ def json_on_stdout(w: World, run: Run) -> None:
 
     data = json.loads(run.stdout)
     assert data["exit_code"] == 2 and "no value for key 'imageName'" in data["error"]
+
+
+# -- a forge API that misbehaves (a fake GitHub on 127.0.0.1, tests/fakes/github.py) ------------------
+
+_FORGES: dict[int, FakeGitHub] = {}
+# A deploy that opens (and with -merge-pull-request merges) a pull request on the fake GitHub.
+ON_GITHUB = (
+    f"-git-revision={REV}",
+    f"-substitute=imageName={IMAGE}",
+    "-scm-provider=github",
+    "-api-endpoint={api}",
+    "-base-branch=main",
+)
+
+
+def github_api(*faults: Callable[..., None]) -> Callable[[World], None]:
+    """The served checkout, and a fake GitHub API for it (branches read from the git server's
+    repository) with `faults` scripted on it; stopped when the world goes."""
+
+    def setup(w: World) -> None:
+        import weakref
+
+        served(w)
+        gh = FakeGitHub().start()
+        gh.add_token(DEFAULT_TOKEN, login="tekton-bot")
+        gh.add_repo("acme/hello-world-gitops", git_dir=w.server.root / HELLO)
+        for fault in faults:
+            fault(gh)
+        w.values["api"] = gh.api_url
+        _FORGES[id(w)] = gh
+        weakref.finalize(w, _stop_forge, id(w))
+
+    return setup
+
+
+def _stop_forge(key: int) -> None:
+    gh = _FORGES.pop(key, None)
+    if gh is not None:
+        gh.stop()
+
+
+def api_calls(w: World) -> list[tuple[str, int]]:
+    return [(e.method, e.status) for e in _FORGES[id(w)].requests]
+
+
+def merged_although_answered_502(w: World, run: Run) -> None:
+    pushed_before_the_api_failed(w, run)
+    (pull,) = _FORGES[id(w)].pulls("acme/hello-world-gitops")
+    assert pull.merged and run.stdout.strip().endswith(f"/pull/{pull.number}")
+    assert api_calls(w)[-3:] == [("PUT", 502), ("PUT", 405), ("GET", 200)]
+
+
+def create_sent_once(w: World, run: Run) -> None:
+    pushed_before_the_api_failed(w, run)
+    # find, the create (not resent), one look for the pull request in case the server opened it
+    assert api_calls(w) == [("GET", 200), ("POST", 500), ("GET", 200)]
+
+
+def not_waited_for(w: World, run: Run) -> None:
+    pushed_before_the_api_failed(w, run)
+    assert api_calls(w) == [("GET", 403)]
 
 
 # -- the corpus ----------------------------------------------------------------------------------------
@@ -701,6 +763,48 @@ CASES = [
         "cannot reach http://127.0.0.1:",
         "kept",
         verify=pushed_before_the_api_failed,
+        max_seconds=15,
+    ),
+    # The forge's API misbehaving after the push: each message says what was tried, and a merge
+    # that went through is not reported as refused.
+    Case(
+        "a merge the API carried out but answered 502 (the resent merge: 405 not mergeable)",
+        github_api(lambda gh: gh.fail_next(502, method="PUT", path="/merge$", processed=True)),
+        (*ON_GITHUB, "-merge-pull-request"),
+        0,
+        "",
+        "kept",
+        stderr="reading the pull request back shows it is merged",
+        verify=merged_although_answered_502,
+    ),
+    Case(
+        "a pull request the API answered 500 (a POST is not resent)",
+        github_api(lambda gh: gh.fail_next(500, method="POST")),
+        ON_GITHUB,
+        1,
+        "sent once and not retried, because the server may have carried the POST out before failing; "
+        "it did not: no pull request",
+        "kept",
+        verify=create_sent_once,
+    ),
+    Case(
+        "GitHub's primary rate limit used up for the next hour (403, x-ratelimit-remaining 0)",
+        github_api(lambda gh: gh.fail_next(403, times=50, reset_in=3600)),
+        ON_GITHUB,
+        1,
+        "past the 120s retry deadline: not waiting for it; rerun after",
+        "kept",
+        verify=not_waited_for,
+        max_seconds=15,
+    ),
+    Case(
+        "GitHub's secondary rate limit without Retry-After",
+        github_api(lambda gh: gh.fail_next(403, times=50)),
+        ON_GITHUB,
+        1,
+        "not retried, as GitHub gave no Retry-After and asks clients to wait at least a minute",
+        "kept",
+        verify=not_waited_for,
         max_seconds=15,
     ),
 ]
