@@ -662,6 +662,29 @@ def test_a_merge_that_went_through_but_was_answered_5xx_is_a_success(
     assert api_calls(bb)[-1] == "GET /repositories/team/gitops/pullrequests/1"
 
 
+def test_a_merge_whose_answer_never_came_is_checked_and_found_merged(
+    bb: FakeBitbucketCloud, repo: FakeRepo
+) -> None:
+    made = connect(bb)
+    pr = made.adapter.create(spec())
+    client = made.adapter._client
+    real_request = client.request
+
+    def request(method: str, path: str, **kwargs: Any) -> requests.Response:
+        answer = real_request(method, path=path, **kwargs)
+        if method == "POST" and path.endswith("/merge"):
+            raise requests.ReadTimeout("read timed out")  # the server merged; its answer was lost
+        return answer
+
+    client.request = request
+    made.adapter.merge(pr, "merge")
+    assert bb.pulls[0].state == "MERGED"
+    assert api_calls(bb)[-2:] == [
+        "POST /repositories/team/gitops/pullrequests/1/merge",
+        "GET /repositories/team/gitops/pullrequests/1",
+    ]
+
+
 def test_a_refusal_after_a_5xx_is_still_a_refusal(bb: FakeBitbucketCloud) -> None:
     repo = bb.add_repo("team", "gitops", required_approvals=1)
     made = connect(bb)
