@@ -8,17 +8,27 @@ one line on stderr and an exit status here and nowhere else.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 from updater import flags
-from updater.errors import EXIT_OK, EXIT_USAGE, GitError, UpdaterError, UsageError, exit_code_for
+from updater.errors import (
+    EXIT_OK,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+    GitError,
+    Terminated,
+    UpdaterError,
+    UsageError,
+    exit_code_for,
+)
 
 # Only what parsing needs is imported up front: `-help` and usage errors stay as fast as the
 # interpreter allows (docs/benchmarks.md); every step imports its own modules when it runs.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from typing import NoReturn
+    from typing import Any, NoReturn
 
     from providers.base import Adapter, PullRequestSpec
     from updater.gitproc import Git
@@ -75,11 +85,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
 
     result = Result()
+    previous = _raise_on_sigterm()
     try:
         run(opts, argv, result)
     except UpdaterError as exc:
         result.error, result.exit_code = str(exc), exc.exit_code
         log.error(str(exc))
+    except Terminated:
+        result.error, result.exit_code = (
+            "terminated (SIGTERM); nothing half-done was left behind",
+            EXIT_TERMINATED,
+        )
+        log.error(result.error)
     except KeyboardInterrupt:
         result.error, result.exit_code = "interrupted", 130
         log.error("interrupted")
@@ -90,12 +107,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         result.error, result.exit_code = f"unexpected {type(exc).__name__}: {exc}", exit_code_for(exc)
         log.error(f"{result.error} (rerun with -verbose for the traceback)")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     try:
         emit(result, opts.output, opts.results_dir)
     except OSError as exc:
         log.error(f"cannot write the results: {exc}")
         return result.exit_code or 1
     return result.exit_code
+
+
+def _raise_on_sigterm() -> Any:
+    """SIGTERM becomes an exception, as SIGINT is, instead of ending the process where it stands: a
+    run stopped while it holds .git/index.lock or has moved the branch puts everything back."""
+
+    def terminated(_signum: int, _frame: object) -> None:
+        raise Terminated()
+
+    return signal.signal(signal.SIGTERM, terminated)
 
 
 def run(opts: flags.Options, argv: list[str], result: Result) -> None:

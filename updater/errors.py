@@ -37,6 +37,14 @@ class ProviderError(UpdaterError):
     """The SCM API refused or failed (auth, not found, merge refused, retries exhausted)."""
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a cancelled pipeline, `timeout`, Kubernetes stopping the pod), raised like Ctrl-C so
+    that every cleanup on the way out runs: index.lock released, moved refs and outputs put back."""
+
+
+EXIT_TERMINATED = 143  # 128 + SIGTERM, what a shell reports for a process SIGTERM ended
+
+
 def exit_code_for(error: BaseException) -> int:
     if isinstance(error, UpdaterError):
         return error.exit_code

@@ -92,11 +92,12 @@ class Git:
         stdin: bytes | IO[bytes] | None = None,
         check: bool = True,
         raw: bool = False,
+        timeout: float | None = None,
     ) -> tuple[int, Any, str]:
         """Run `git args...` at the top of the working tree; returns (status, stdout, stderr)."""
         self.settle()
         log.debug("git " + " ".join(args))
-        status, out, err_text = execute(list(args), self.top, env=env, stdin=stdin, raw=raw)
+        status, out, err_text = execute(list(args), self.top, env=env, stdin=stdin, raw=raw, timeout=timeout)
         if check and status != 0:
             raise GitError(redact(f"git {args[0]} failed: {reason(err_text) or f'exit status {status}'}"))
         return int(status), out, err_text
@@ -113,11 +114,13 @@ def execute(
     env: Mapping[str, str] | None = None,
     stdin: bytes | IO[bytes] | None = None,
     raw: bool = False,
+    timeout: float | None = None,
 ) -> tuple[int, Any, str]:
     """Run `git args...` in `cwd` and wait for it; stdin is bytes to feed, a file, or nothing."""
     feed = stdin if isinstance(stdin, bytes) else None
     source = None if isinstance(stdin, bytes) else stdin
-    return finish(start(args, cwd, env=env, stdin=source, feed=feed is not None), feed, raw=raw)
+    process = start(args, cwd, env=env, stdin=source, feed=feed is not None)
+    return finish(process, feed, raw=raw, timeout=timeout)
 
 
 def start(
@@ -147,12 +150,43 @@ def start(
 
 
 def finish(
-    process: subprocess.Popen[bytes], feed: bytes | None = None, *, raw: bool = False
+    process: subprocess.Popen[bytes],
+    feed: bytes | None = None,
+    *,
+    raw: bool = False,
+    timeout: float | None = None,
 ) -> tuple[int, Any, str]:
-    """Wait for a started git; (status, stdout as text or bytes with `raw`, stderr as text)."""
-    out_bytes, err_bytes = process.communicate(feed)
+    """Wait for a started git; (status, stdout as text or bytes with `raw`, stderr as text).
+
+    `timeout` bounds the wait (seconds); git is then stopped and GitTimeout raised. If the wait is
+    interrupted (SIGINT, SIGTERM), git is stopped before the exception goes on."""
+    try:
+        out_bytes, err_bytes = process.communicate(feed, timeout=timeout)
+    except BaseException as exc:
+        stop(process)
+        if isinstance(exc, subprocess.TimeoutExpired):
+            command = process.args[1] if isinstance(process.args, list) else "command"
+            raise GitTimeout(f"git {command!s} did not finish in {timeout:.0f} s") from None
+        raise
     out: Any = out_bytes if raw else out_bytes.decode("utf-8", "surrogateescape")
     return process.returncode, out, err_bytes.decode("utf-8", "surrogateescape")
+
+
+class GitTimeout(GitError):
+    """A git command ran past its deadline and was stopped."""
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """End a git child the way git cleans up after itself: SIGTERM first (git then removes its own
+    lock files), SIGKILL only if it does not go within a few seconds."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def reason(err: str) -> str:

@@ -227,6 +227,11 @@ def resolve_remote(opts: Options, origin_url: str | None) -> Remote:
     if credential is not None and origin.is_http:
         refuse_plain_http(origin.url, "origin", opts.allow_insecure_http)
         settings.update(credential.git_env(provider))
+        # git sends our header; its credential helpers must stay out of it. Otherwise a refused token
+        # makes git ask them, retry with what they hold and, when that fails too, tell them to erase
+        # it: a wrong GITHUB_TOKEN would delete the user's stored credential. The empty value clears
+        # the helper list for the tool's own commands only.
+        settings["credential.helper"] = ""
         log.debug(f"git authenticates to {origin.netloc} with the token from {credential.source}")
     if ca is not None:
         settings.update(ca.git_config())

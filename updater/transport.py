@@ -10,15 +10,23 @@ Timeouts and credential-helper settings for these commands belong here.
 
 from __future__ import annotations
 
-from updater.errors import GitError
-from updater.gitproc import last_line
+import os
+
+from updater.errors import GitError, UsageError
+from updater.gitproc import GitTimeout, config_env, last_line
 from updater.redact import redact
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from typing import Any
 
     from updater.gitproc import Git
+
+
+DEFAULT_STALL_SECONDS = 30
+DEADLINE_FACTOR = 20  # a whole command may take this many stall periods: 10 minutes by default
+_STALLED = "operation too slow"  # curl 28, as git reports a low-speed abort
 
 
 class PushResult:
@@ -69,11 +77,47 @@ _AUTH_MARKERS = (
 )
 
 
+def stall_seconds() -> int:
+    """How long a transfer may make no progress before git gives up (UPDATE_GITOPS_REPO_NETWORK_TIMEOUT)."""
+    value = os.environ.get("UPDATE_GITOPS_REPO_NETWORK_TIMEOUT", "").strip()
+    try:
+        return max(1, int(value)) if value else DEFAULT_STALL_SECONDS
+    except ValueError:
+        raise UsageError(
+            f"UPDATE_GITOPS_REPO_NETWORK_TIMEOUT={value!r} is not a whole number of seconds"
+        ) from None
+
+
+def _run_remote(git: Git, *args: str, env: Mapping[str, str], remote: str) -> tuple[int, Any, str]:
+    """A git command that talks to origin, bounded: over http(s), curl gives up when less than one
+    byte a second moves for stall_seconds() (a server that accepts and never answers); whatever the
+    transport (ssh too), git is stopped after DEADLINE_FACTOR times that."""
+    stall = stall_seconds()
+    bounded = {**env, **config_env({"http.lowSpeedLimit": "1", "http.lowSpeedTime": str(stall)}, base=env)}
+    try:
+        status, out, err = git.run(*args, env=bounded, check=False, timeout=stall * DEADLINE_FACTOR)
+    except GitTimeout:
+        raise GitError(
+            f"git {args[0]} to {_where(remote)} did not finish in {stall * DEADLINE_FACTOR} s; "
+            "check the network and origin (UPDATE_GITOPS_REPO_NETWORK_TIMEOUT sets the bound)"
+        ) from None
+    if status != 0 and _STALLED in err.lower():
+        raise GitError(
+            f"git {args[0]} to {_where(remote)} gave up: nothing arrived for {stall} s "
+            "(UPDATE_GITOPS_REPO_NETWORK_TIMEOUT sets the bound)"
+        )
+    return status, out, err
+
+
+def _where(remote: str) -> str:
+    return "origin" if remote == "origin" else f"origin ({redact(remote)})"
+
+
 def push(
     git: Git, commit: str, branch: str, *, force: bool, env: Mapping[str, str], remote: str
 ) -> PushResult:
     refspec = f"{'+' if force else ''}{commit}:refs/heads/{branch}"
-    status, out, err = git.run("push", "--porcelain", remote, refspec, env=env, check=False)
+    status, out, err = _run_remote(git, "push", "--porcelain", remote, refspec, env=env, remote=remote)
     return push_outcome(status, str(out), err, branch)
 
 
@@ -83,7 +127,9 @@ def fetch_branch(git: Git, branch: str, *, env: Mapping[str, str], shallow: bool
     if shallow:
         args.append("--depth=1")
     tracking = f"refs/update-gitops-repo/remote/{branch}"
-    status, _, err = git.run(*args, remote, f"+refs/heads/{branch}:{tracking}", env=env, check=False)
+    status, _, err = _run_remote(
+        git, *args, remote, f"+refs/heads/{branch}:{tracking}", env=env, remote=remote
+    )
     if status != 0:
         if "couldn't find remote ref" in err.lower():
             return None
@@ -92,7 +138,7 @@ def fetch_branch(git: Git, branch: str, *, env: Mapping[str, str], shallow: bool
 
 
 def remote_default_branch(git: Git, *, env: Mapping[str, str], remote: str) -> str | None:
-    status, out, _ = git.run("ls-remote", "--symref", remote, "HEAD", env=env, check=False)
+    status, out, _ = _run_remote(git, "ls-remote", "--symref", remote, "HEAD", env=env, remote=remote)
     if status != 0:
         return None
     for line in str(out).splitlines():

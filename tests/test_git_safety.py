@@ -1,0 +1,180 @@
+"""The tool's git commands never touch the user's stored credentials, never hang on a silent server,
+and a SIGTERM never leaves .git/index.lock behind (issue 13)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TOOL, run_tool, snapshot
+from tests.gitserver import DEFAULT_TOKEN, GitServer, clone, copy_fixture, make_home
+
+REV = "0d6c1e2f3a4b5c6d7e8f90a1b2c3d4e5f6a7b8c9"
+ARGS = [f"-git-revision={REV}", "-substitute=imageName=registry.example.com/a@sha256:" + "c" * 64]
+NO_PR = [*ARGS, "-create-pull-request=false"]
+
+
+# -- credentials: the user's helpers are never asked to store or erase ---------------------------------
+
+
+@pytest.mark.parametrize("token", ["wrong-token", "wrong\ntoken"], ids=["wrong", "with-a-newline"])
+def test_a_refused_token_leaves_the_stored_credential_byte_identical(
+    git_server: GitServer, tmp_path: Path, token: str
+) -> None:
+    url = git_server.create_repo("acme/creds.git", copy_fixture("hello-world", tmp_path / "seed"))
+    env = make_home(tmp_path, url=url, token=DEFAULT_TOKEN)  # credential.helper=store, a valid entry
+    store = Path(env["HOME"]) / ".git-credentials"
+    stored = store.read_bytes()
+    assert DEFAULT_TOKEN.encode() in stored
+    checkout = clone(url, tmp_path / "co", detached=True, env=env)
+    run = run_tool(NO_PR, checkout, {**env, "GITHUB_TOKEN": token})
+    assert run.returncode != 0
+    assert store.read_bytes() == stored
+    assert "wrong" not in run.stderr
+
+
+def test_a_successful_run_with_a_token_of_its_own_stores_nothing(
+    git_server: GitServer, tmp_path: Path
+) -> None:
+    url = git_server.create_repo("acme/nostore.git", copy_fixture("hello-world", tmp_path / "seed"))
+    env = make_home(tmp_path)  # credential.helper=store, nothing stored
+    checkout = clone(url, tmp_path / "co", token=DEFAULT_TOKEN, detached=True)
+    run = run_tool(NO_PR, checkout, {**env, "GITHUB_TOKEN": DEFAULT_TOKEN})
+    assert run.returncode == 0, run.stderr
+    assert not (Path(env["HOME"]) / ".git-credentials").exists()
+
+
+# -- a server that accepts and never answers -----------------------------------------------------------
+
+
+@pytest.fixture
+def silent_server() -> Iterator[str]:
+    """Accepts connections, reads what comes, never answers: a hung git server or proxy."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            held.append(conn)
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/acme/silent.git"
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    listener.close()
+
+
+def test_a_push_to_a_server_that_never_answers_is_bounded_and_names_the_remote(
+    silent_server: str, tmp_path: Path
+) -> None:
+    checkout = tmp_path / "co"
+    copy_fixture("hello-world", checkout)
+    env = {**make_home(tmp_path), **_identity()}
+    for args in (
+        ["init", "-q"],
+        ["add", "-A"],
+        ["commit", "-qm", "seed"],
+        ["remote", "add", "origin", silent_server],
+    ):
+        subprocess.run(["git", *args], cwd=checkout, check=True, env=env, capture_output=True)
+    started = time.monotonic()
+    run = run_tool(
+        NO_PR,
+        checkout,
+        {**env, "GITHUB_TOKEN": DEFAULT_TOKEN, "UPDATE_GITOPS_REPO_NETWORK_TIMEOUT": "2"},
+        timeout=60,
+    )
+    elapsed = time.monotonic() - started
+    assert run.returncode == 1, run.stderr
+    [line] = run.error_lines
+    assert "git push to origin" in line and "2 s" in line
+    assert elapsed < 20
+
+
+def test_network_commands_get_a_low_speed_limit_and_a_deadline_by_default() -> None:
+    from updater import transport
+
+    assert transport.stall_seconds() == 30 and transport.DEADLINE_FACTOR * 30 == 600
+
+
+# -- SIGTERM while the tool holds index.lock ---------------------------------------------------------
+
+
+def test_sigterm_while_index_lock_is_held_releases_it_and_puts_everything_back(
+    git_server: GitServer, tmp_path: Path
+) -> None:
+    url = git_server.create_repo("acme/term.git", copy_fixture("hello-world", tmp_path / "seed"))
+    checkout = clone(url, tmp_path / "co", token=DEFAULT_TOKEN, detached=True)
+    env = {**make_home(tmp_path), "GITHUB_TOKEN": DEFAULT_TOKEN}
+    # A git that stalls in the one command the tool runs while it holds index.lock (switching HEAD to
+    # the new branch), after saying so: the test then sends SIGTERM at exactly that moment.
+    wrappers = tmp_path / "bin"
+    wrappers.mkdir()
+    marker = tmp_path / "holding-the-lock"
+    real_git = subprocess.run(
+        ["sh", "-c", "command -v git"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    wrapper = wrappers / "git"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f'if [ "$1" = symbolic-ref ] && [ "$2" = -m ]; then : > {marker}; exec sleep 60; fi\n'
+        f'exec {real_git} "$@"\n'
+    )
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
+    before = snapshot(checkout)
+    run_env = {**env, "PATH": f"{wrappers}{os.pathsep}{env['PATH']}"}
+    process = subprocess.Popen(
+        [TOOL, *NO_PR], cwd=checkout, env=run_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 30
+    while not marker.exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.02)
+    assert marker.exists(), process.communicate()[1]
+    assert (checkout / ".git" / "index.lock").exists()
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 143, stderr
+    assert "terminated" in stderr and "Traceback" not in stderr
+    assert not (checkout / ".git" / "index.lock").exists()
+    # The outputs were written before the lock was taken and stay; git's view is as it was.
+    after = snapshot(checkout)
+    assert after["head"] == before["head"] and after["symbolic"] == before["symbolic"]
+    assert after["refs"] == before["refs"]
+    assert git_server.rev("acme/term.git", f"update-to-commit-{REV}") is None
+    # And a rerun just works.
+    rerun = run_tool(NO_PR, checkout, env)
+    assert rerun.returncode == 0, rerun.stderr
+
+
+def _identity() -> dict[str, str]:
+    return {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+    }
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(pytest.main([__file__]))
