@@ -83,19 +83,54 @@ fi
 
 # 3. The image. chroot isolation and the host network: no cgroups or network namespaces needed.
 # pip inside the build verifies PyPI with the host's CA bundle.
+#
+# Nothing is left behind untagged. With --layers every build step is cached as an image; the last image
+# of a stage that the final image only copies from (rootfs, build) would be a dangling "<none>" image,
+# so those two stages are built first under their own tags (IMAGE-rootfs, IMAGE-build: the build cache,
+# reused by the full build), and whatever image one of the three tags named before and no longer names
+# is removed (with its untagged parents), as are dangling images left by earlier builds of this
+# Dockerfile (below). Other images, dangling or not, are never touched.
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$ROOT/pyproject.toml" | head -n 1)
 revision=$(git -C "$ROOT" rev-parse HEAD 2> /dev/null || echo unknown)
 volumes=()
 if [[ -r $HOST_CA_BUNDLE ]]; then volumes+=(-v "$HOST_CA_BUNDLE:$HOST_CA_BUNDLE:ro"); fi
-if ! buildah bud --quiet --layers --isolation chroot --network host "${volumes[@]}" \
-    "${build_args[@]}" --build-arg "VERSION=$version" --build-arg "REVISION=$revision" \
-    -t "$IMAGE" -f "$ROOT/Dockerfile" "$ROOT" >> "$log" 2>&1; then
-    fail 1 "buildah bud failed"
-fi
+if [[ ${IMAGE##*/} == *:* ]]; then stage_prefix=$IMAGE-; else stage_prefix=$IMAGE:latest-; fi
 
-# Every source change leaves the previous image and build stage untagged; keep a day of them (the
-# layer cache) and drop the rest, so that a machine that builds often does not fill up.
-podman image prune --force --filter until=24h >> "$log" 2>&1 || true
+image_id() { podman image inspect --format '{{.Id}}' "$1" 2> /dev/null || true; }
+
+build() { # build TAG [--target STAGE]: buildah bud, then remove the image TAG named before, if replaced
+    local tag=$1 old new
+    shift
+    old=$(image_id "$tag")
+    if ! buildah bud --quiet --layers --force-rm --isolation chroot --network host "${volumes[@]}" \
+        "${build_args[@]}" --build-arg "VERSION=$version" --build-arg "REVISION=$revision" "$@" \
+        -t "$tag" -f "$ROOT/Dockerfile" "$ROOT" >> "$log" 2>&1; then
+        fail 1 "buildah bud ${*:-} failed"
+    fi
+    new=$(image_id "$tag")
+    # Fails, harmlessly, when the old image is still used: by a container, a child image or another tag.
+    if [[ -n $old && $old != "$new" ]]; then podman image rm "$old" >> "$log" 2>&1 || true; fi
+}
+
+build "${stage_prefix}rootfs" --target rootfs
+build "${stage_prefix}build" --target build
+build "$IMAGE"
+
+# Leftovers of earlier builds of this Dockerfile: older versions of this script left the build stage
+# untagged, and an interrupted build may too. Only dangling images (no tag, no child) whose build history
+# installs the tool in /opt/update-gitops-repo are removed.
+# Removing an image may leave its parent dangling in turn: repeat until nothing more goes.
+removed=1
+while ((removed)); do
+    removed=0
+    for id in $(podman images --quiet --filter dangling=true); do
+        history=$(podman image inspect --format '{{range .History}}{{.CreatedBy}}{{"\n"}}{{end}}' "$id" \
+            2> /dev/null || true)
+        if [[ $history == */opt/update-gitops-repo* ]] && podman image rm "$id" >> "$log" 2>&1; then
+            removed=1
+        fi
+    done
+done
 
 size=$(podman image inspect --format '{{.Size}}' "$IMAGE")
 elapsed=$(($(date +%s) - started))

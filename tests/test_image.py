@@ -52,6 +52,10 @@ REPO_PATH = "acme/gitops"
 OTHER_UID = 4242  # owns the mounted checkout: neither the image's user nor the uid the test runs as
 ARBITRARY_UID = 1000770000  # the kind of uid OpenShift assigns (always with gid 0)
 CANNOT_INSTALL = 3  # scripts/build-image.sh's exit status when buildah/podman cannot be had
+# Uncompressed, as `podman image inspect --format '{{.Size}}'` counts it (issue 12; docs/image.md). The
+# image built here is representative of the default build: its debootstrap'd base holds the same Debian
+# bookworm packages that the Dockerfile installs on debian:bookworm-slim, and the same stage prunes both.
+SIZE_BUDGET = 150_000_000
 
 
 def podman_env(**extra: str) -> dict[str, str]:
@@ -108,6 +112,11 @@ def remote(servers: tuple[GitServer, FakeGitHub]) -> tuple[GitServer, FakeGitHub
     return git, github, url
 
 
+def image_id(name: str) -> str | None:
+    done = podman("image", "inspect", "--format", "{{.Id}}", name)
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
 def owned_by(path: Path, uid: int, gid: int = 0, mode: str = "g+rwX") -> Path:
     """chown -R, then open it to the group, as a Kubernetes fsGroup volume or OpenShift would."""
     subprocess.run(["chown", "-R", f"{uid}:{gid}", str(path)], check=True)
@@ -161,6 +170,95 @@ def test_image_is_usable_as_an_arbitrary_uid_with_a_read_only_root(image: str) -
     assert done.returncode == 2
     assert "flag provided but not defined: -no-such-flag" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_image_fits_the_size_budget_in_three_layers(inspect: dict[str, Any]) -> None:
+    # System (Debian, pruned), dependencies (the virtualenv), the tool: a source change replaces only
+    # the last, small one, so a node that pulled one version pulls a few hundred kB for the next.
+    layers = inspect["RootFS"]["Layers"]
+    assert len(layers) == 3, layers
+    size = inspect["Size"]
+    assert size <= SIZE_BUDGET, f"{size / 1e6:.1f} MB > {SIZE_BUDGET / 1e6:.0f} MB: see docs/image.md"
+
+
+def test_image_providers_import_and_every_module_is_precompiled(image: str) -> None:
+    # Every provider's client library imports from the pruned virtualenv (nothing they import was
+    # dropped: cryptography is optional for PyJWT, which PyGithub uses only for GitHub App tokens), and
+    # every imported module has an up-to-date .pyc: with a read-only root, a stale or missing one would
+    # be compiled again on every run.
+    script = """
+import importlib, os, struct, sys
+for name in ("updater.cli", "providers.github", "providers.gitlab", "providers.bitbucket_cloud",
+             "providers.bitbucket_server", "atlassian.bitbucket.cloud", "github.Auth", "jwt", "nacl.public"):
+    importlib.import_module(name)
+import jwt
+assert jwt.decode(jwt.encode({"a": 1}, "k", algorithm="HS256"), "k", algorithms=["HS256"]) == {"a": 1}
+stale = []
+for module in list(sys.modules.values()):
+    spec = getattr(module, "__spec__", None)
+    if spec is None or not (spec.origin or "").endswith(".py"):
+        continue
+    try:
+        with open(spec.cached, "rb") as fh:
+            header = fh.read(16)
+    except (OSError, TypeError):
+        stale.append(spec.origin)
+        continue
+    flags, mtime, size = struct.unpack("<III", header[4:16])
+    st = os.stat(spec.origin)
+    if not flags and (mtime, size) != (int(st.st_mtime) & 0xFFFFFFFF, st.st_size & 0xFFFFFFFF):
+        stale.append(spec.origin)
+print(len(sys.modules), "modules;", "stale:", stale)
+"""
+    done = podman(
+        *run_args(
+            "--read-only",
+            "--user",
+            f"{ARBITRARY_UID}:0",
+            "--entrypoint",
+            "/opt/update-gitops-repo/bin/python",
+            image,
+            "-c",
+            script,
+        )
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith("stale: []"), done.stdout
+
+
+def test_image_binaries_find_all_their_shared_libraries(image: str) -> None:
+    # The pruning removes Debian packages by hand (dpkg --force-depends): no program or Python extension
+    # left in the image may miss a library that went with them.
+    script = (
+        "find / -xdev -type f \\( -perm -u+x -o -name '*.so*' \\) | while read -r f; do "
+        '  [ "$(head -c 4 "$f" | tail -c 3)" = ELF ] || continue; '
+        '  out=$(ldd "$f" 2>&1) || true; '
+        "  case $out in *'not found'*) echo \"$f: $out\" | grep 'not found';; esac; "
+        "done; echo checked"
+    )
+    done = podman(*run_args("--entrypoint", "/bin/sh", image, "-c", script), timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "checked\n", done.stdout
+
+
+def test_image_signs_commits_with_gnupg(image: str) -> None:
+    # gpg and gpg-agent are what git runs for commit.gpgsign; the rest of gnupg is pruned.
+    script = (
+        "set -eu; export GNUPGHOME=/tmp/gnupg; mkdir -m 700 $GNUPGHOME; "
+        "gpg --batch --quiet --passphrase '' --quick-gen-key 'CI <ci@example.com>' ed25519 sign never; "
+        "git init -q /tmp/repo; cd /tmp/repo; "
+        "git -c user.name=CI -c user.email=ci@example.com -c commit.gpgsign=true "
+        "  commit -q --allow-empty -m signed; "
+        "git verify-commit HEAD; git cat-file commit HEAD | grep -c 'BEGIN PGP SIGNATURE'"
+    )
+    done = podman(
+        *run_args(
+            "--read-only", "--user", f"{ARBITRARY_UID}:0", "--entrypoint", "/bin/sh", image, "-c", script
+        )
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.strip() == "1"
+    assert 'Good signature from "CI <ci@example.com>"' in done.stderr
 
 
 def test_image_updates_a_checkout_owned_by_another_uid_and_opens_a_pull_request(
@@ -280,6 +378,7 @@ def test_tekton_task_script_runs_in_the_image_and_writes_tekton_results(
 def action_image(image: str) -> str:
     # Under the build script's lock: test workers (xdist) may get here at the same time.
     lock = Path(os.environ.get("TMPDIR", "/tmp")) / "update-gitops-repo-build-image.lock"
+    before = image_id(ACTION_IMAGE)
     done = subprocess.run(
         [
             "flock",
@@ -302,6 +401,11 @@ def action_image(image: str) -> str:
         check=False,
     )
     assert done.returncode == 0, done.stderr
+    if before and before != image_id(ACTION_IMAGE):
+        # The previous build is untagged now: remove it (and its untagged parents, such as an older
+        # build of the base image) rather than leave a dangling image behind. A failure means someone
+        # still uses it.
+        podman("image", "rm", before)
     return ACTION_IMAGE
 
 
@@ -399,6 +503,29 @@ def test_docker_wrapper_runs_the_image_on_the_current_directory(
     assert result["commit"] == git.rev(f"{REPO_PATH}.git", f"refs/heads/update-to-commit-{REVISION}")
     assert (checkout / "application.yaml").stat().st_uid == os.getuid()  # the caller's uid, not 65532
     assert github.pulls(REPO_PATH) == []
+
+
+def built_here(image_id: str) -> bool:
+    """Whether an image comes from this Dockerfile: its build history installs the tool."""
+    done = podman("image", "inspect", "--format", "json", image_id)
+    if done.returncode != 0:  # removed meanwhile
+        return False
+    (info,) = json.loads(done.stdout)
+    return any("/opt/update-gitops-repo" in step.get("created_by", "") for step in info.get("History", []))
+
+
+def test_builds_leave_no_dangling_image_or_container_behind(image: str, action_image: str) -> None:
+    # Runs after every build of this module (the image, its stages, the action image): no image built
+    # from this Dockerfile may be left untagged ("<none>", which only `podman image prune` would remove),
+    # and no build or run container of one may be left over. Images that are not ours are not looked at.
+    done = podman("images", "--quiet", "--filter", "dangling=true")
+    assert done.returncode == 0, done.stderr
+    dangling = [image_id for image_id in done.stdout.split() if built_here(image_id)]
+    assert dangling == [], f"dangling images left by the image builds: {dangling}"
+    done = podman("ps", "--all", "--external", "--format", "{{.ID}} {{.ImageID}} {{.Names}}")
+    assert done.returncode == 0, done.stderr
+    containers = [line for line in done.stdout.splitlines() if built_here(line.split()[1])]
+    assert containers == [], f"containers left by the image builds or runs: {containers}"
 
 
 # -- lint ---------------------------------------------------------------------------------------------------
