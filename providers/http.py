@@ -125,7 +125,7 @@ class CallLog:
             )
             text = f"{n} attempts ({listed})"
         waited = self.waited
-        return text + (f", {waited:.2g}s of waits between them" if waited >= 0.05 else "")
+        return text + (f", {_secs(waited)}s of waits between them" if waited >= 0.05 else "")
 
     def why_stopped(self) -> str:
         """The end of a message: why no further attempt was made."""
@@ -140,7 +140,7 @@ class CallLog:
                 )
             source = " (Retry-After)" if asked is not None else ""
             deadline = f"the {self.budget:g}s retry deadline"
-            return f"the next wait, {self.wanted:.3g}s{source}, would end past {deadline}"
+            return f"the next wait, {_secs(self.wanted)}s{source}, would end past {deadline}"
         if self.stop == "count":
             return "that is as many attempts as the tool makes"
         return ""
@@ -151,6 +151,11 @@ _EACH = {
     "no answer in time": "none answered in time",
     "dropped": "each dropped without an answer",
 }
+
+
+def _secs(seconds: float) -> str:
+    """0.23, 4.2, 16, 600, 3600: seconds, without exponents."""
+    return f"{seconds:.2g}" if seconds < 10 else f"{seconds:.0f}"
 
 
 def _times(count: int) -> str:
