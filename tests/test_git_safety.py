@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import TOOL, run_tool, snapshot
-from tests.gitserver import DEFAULT_TOKEN, GitServer, clone, copy_fixture, make_home
+from tests.gitserver import DEFAULT_TOKEN, GitServer, clean_env, clone, copy_fixture, make_home
 
 REV = "0d6c1e2f3a4b5c6d7e8f90a1b2c3d4e5f6a7b8c9"
 ARGS = [f"-git-revision={REV}", "-substitute=imageName=registry.example.com/a@sha256:" + "c" * 64]
@@ -178,3 +178,57 @@ def _identity() -> dict[str, str]:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__]))
+
+
+# -- refusals worded from what the server said; full refs accepted ------------------------------------
+
+DECLINING_HOOK = """#!/bin/sh
+echo "Commit messages must reference a JIRA issue (OPS-123)." >&2
+exit 1
+"""
+
+
+def test_a_hook_refusal_on_an_ordinary_branch_is_not_called_protection(
+    git_server: GitServer, tmp_path: Path
+) -> None:
+    url = git_server.create_repo("acme/hooked.git", copy_fixture("hello-world", tmp_path / "seed"))
+    hook = git_server.repo_dir("acme/hooked.git") / "hooks" / "pre-receive"
+    hook.write_text(DECLINING_HOOK)
+    hook.chmod(0o755)
+    checkout = clone(url, tmp_path / "co", token=DEFAULT_TOKEN, detached=True)
+    run = run_tool(NO_PR, checkout, {**make_home(tmp_path), "GITHUB_TOKEN": DEFAULT_TOKEN})
+    assert run.returncode == 1
+    [line] = run.error_lines
+    assert "protected" not in line
+    assert f"a hook on origin declined the push to update-to-commit-{REV}" in line
+    assert "Commit messages must reference a JIRA issue (OPS-123)." in line
+
+
+def test_a_protected_branch_is_still_called_protected(git_server: GitServer, tmp_path: Path) -> None:
+    url = git_server.create_repo("acme/prot.git", copy_fixture("hello-world", tmp_path / "seed"))
+    git_server.protect_branch("acme/prot.git", "main")
+    checkout = clone(url, tmp_path / "co", token=DEFAULT_TOKEN, detached=True)
+    run = run_tool([*NO_PR, "-branch=main"], checkout, {**make_home(tmp_path), "GITHUB_TOKEN": DEFAULT_TOKEN})
+    assert run.returncode == 1
+    assert "the branch is protected" in run.error_lines[0]
+
+
+@pytest.mark.parametrize(
+    "form", ["-branch=refs/heads/deploy/staging", "-branch", "--branch=refs/heads/deploy/staging"]
+)
+def test_a_branch_given_as_its_full_ref_is_that_branch(
+    git_server: GitServer, tmp_path: Path, form: str
+) -> None:
+    url = git_server.create_repo("acme/fullref.git", copy_fixture("hello-world", tmp_path / "seed"))
+    checkout = clone(url, tmp_path / "co", token=DEFAULT_TOKEN, detached=True)
+    args = [*NO_PR, form, "refs/heads/deploy/staging"] if form == "-branch" else [*NO_PR, form]
+    run = run_tool(args, checkout, {**make_home(tmp_path), "GITHUB_TOKEN": DEFAULT_TOKEN})
+    assert run.returncode == 0, run.stderr
+    assert git_server.rev("acme/fullref.git", "deploy/staging") is not None
+    assert git_server.rev("acme/fullref.git", "refs/heads/refs/heads/deploy/staging") is None
+
+
+def test_another_ref_is_refused_as_a_branch(tmp_path: Path) -> None:
+    run = run_tool([*NO_PR, "-branch=refs/tags/v1"], tmp_path, clean_env())
+    assert run.returncode == 2
+    assert "names a ref that is not a branch" in run.error_lines[0]

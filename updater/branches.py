@@ -30,6 +30,9 @@ def branch_name_problem(name: str) -> str | None:
     """
     if not name:
         return "it is empty"
+    if name.startswith("refs/"):
+        # refs/heads/ is taken off when the flag is read; any other ref is not a branch.
+        return "it names a ref that is not a branch (give the branch name, or refs/heads/<name>)"
     if name.startswith("-"):
         return "it starts with '-'"
     if name == "HEAD" or name == "@":

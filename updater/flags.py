@@ -394,6 +394,11 @@ def wants_json(argv: list[str]) -> bool:
     return wanted
 
 
+def _branch_name(value: str) -> str:
+    """A branch may be given as its full ref, as CI systems name it (GITHUB_REF, Tekton params)."""
+    return value.removeprefix("refs/heads/")
+
+
 def _attr(name: str) -> str:
     return name.replace("-", "_")
 
@@ -421,5 +426,7 @@ def _set(opts: Options, flag: Flag, value: str) -> None:
         if number < 1:
             raise UsageError(f'invalid value "{value}" for -{flag.name}: must be at least 1')
         setattr(opts, _attr(flag.name), number)
+    elif flag.name in ("branch", "base-branch"):
+        setattr(opts, _attr(flag.name), _branch_name(value))
     else:
         setattr(opts, _attr(flag.name), value)

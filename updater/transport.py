@@ -64,6 +64,16 @@ _HOOK_MARKERS = (
     "gl-hook",
     "you are not allowed",
 )
+# What forges say when the refusal is branch protection (GitHub, GitLab, Bitbucket, Gitea).
+_PROTECTION_MARKERS = (
+    "protected branch",
+    "gh006",
+    "protected ref",
+    "not allowed to push code to protected",
+    "not allowed to force push code to a protected",
+    "branch is protected",
+    "changes must be made through a pull request",
+)
 _AUTH_MARKERS = (
     "authentication failed",
     "terminal prompts disabled",
@@ -185,11 +195,14 @@ def _auth_line(text: str) -> str:
 
 
 def _explain_hook(text: str, branch: str) -> str:
+    """The server's own words; "protected" only when the server said the branch is protected."""
     details = [
         ln.strip() for ln in text.splitlines() if ln.strip().startswith("remote:") and ln.strip() != "remote:"
     ]
     reason = redact(details[0].removeprefix("remote:").strip()) if details else last_line(text)
-    return (
-        f"origin refused the push to {branch} ({reason}): the branch is protected; push to another -branch "
-        "and open a pull request instead"
-    )
+    if any(marker in text.lower() for marker in _PROTECTION_MARKERS):
+        return (
+            f"origin refused the push to {branch} ({reason}): the branch is protected; push to another "
+            "-branch and open a pull request instead"
+        )
+    return f"a hook on origin declined the push to {branch}: {reason}"
