@@ -304,10 +304,15 @@ class GitHubAdapter:
             if worded is not None:
                 return worded
             # A secondary limit without Retry-After: GitHub asks for at least a minute's wait.
+            log = self.log
+            tried = "sent once"
+            if log is not None and log.last is not None and log.last.status == status:
+                tried = log.tried()
+            what = "sent once, not retried" if tried == "sent once" else f"{tried}; the last not retried"
             return (
-                f"GitHub rate-limited the run ({status} {reason}) trying to {action} at {self.api}: sent "
-                "once, not retried, as GitHub gave no Retry-After and asks clients to wait at least a "
-                "minute; rerun in a few minutes"
+                f"GitHub rate-limited the run ({status} {reason}) trying to {action} at {self.api}: {what}, "
+                "as GitHub gave no Retry-After and asks clients to wait at least a minute; rerun in a few "
+                "minutes"
             )
         if status == 403:
             if "x-github-sso" in headers:

@@ -486,6 +486,14 @@ def test_secondary_rate_limit_without_retry_after_is_reported_not_retried(gh: Fa
     assert "rate limit" in message and len(gh.requests) == 1
 
 
+def test_secondary_rate_limit_after_a_retried_502_counts_both_attempts(gh: FakeGitHub) -> None:
+    gh.fail_next(502, method="GET")
+    gh.fail_next(403, method="GET")
+    message = error_of(connect(config(gh)).find_open, "feature", "main")
+    assert "2 attempts (502, then 403); the last not retried, as GitHub gave no Retry-After" in message
+    assert "sent once" not in message and len(gh.requests) == 2
+
+
 def test_transient_server_errors_are_retried(gh: FakeGitHub) -> None:
     gh.fail_next(502)
     gh.fail_next(503)
