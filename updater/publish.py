@@ -89,6 +89,33 @@ def commit_worktree(
     return LocalCommit(commit, state.head, list(top_outputs), top_templates)
 
 
+def unpublished_head(
+    git: Git, state: RepoState, branch: str, templates: Mapping[str, bytes]
+) -> LocalCommit | None:
+    """HEAD when it is `branch` at a commit origin was not seen to receive; else None.
+
+    A rerun in the same checkout after a failed push (a bad token, a declined hook, a killed run)
+    renders the same outputs and finds nothing to commit, but origin lacks the commit: it must be
+    pushed, not reported as "nothing changed". A push to origin by name moves
+    refs/remotes/origin/<branch>, so after a good run this costs one local rev-parse and no network.
+    """
+    if state.branch != branch or state.head is None:
+        return None
+    status, seen, _ = git.run(
+        "rev-parse", "-q", "--verify", f"refs/remotes/origin/{branch}^{{commit}}", check=False
+    )
+    if status == 0 and seen.strip() == state.head:
+        return None
+    status, parent, _ = git.run("rev-parse", "-q", "--verify", f"{state.head}^1", check=False)
+    top_outputs = [state.prefix + output_path(t) for t in templates]
+    return LocalCommit(
+        state.head,
+        parent.strip() if status == 0 else None,
+        top_outputs,
+        [state.prefix + t for t in templates],
+    )
+
+
 def push_converging(
     git: Git,
     state: RepoState,
