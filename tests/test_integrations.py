@@ -13,6 +13,7 @@ import ast
 import functools
 import importlib.util
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -704,6 +705,221 @@ def test_gitlab_job_without_a_repository_url_says_what_to_set(cli: Path, tmp_pat
     done = run_gitlab_job(gitlab_job(), cli, tmp_path / "builds" / "app", ci={}, overrides={})
     assert done.returncode == 2
     assert "set GITOPS_REPO_URL" in done.stderr
+
+
+# -- docker wrapper -------------------------------------------------------------------------------------
+
+WRAPPED_IMAGE = "registry.example.com/update-gitops-repo:test"
+IN_CONTAINER = "/run/update-gitops-repo"
+
+
+@dataclass
+class DockerRun:
+    """What the wrapper asked `docker run` to do: options, image, the tool's arguments, environment."""
+
+    options: list[str]
+    args: list[str]
+    env: dict[str, str]  # the environment docker itself got
+
+    @property
+    def argv(self) -> list[str]:
+        return [*self.options, WRAPPED_IMAGE, *self.args]
+
+    def values(self, option: str) -> list[str]:
+        return [self.options[i + 1] for i, opt in enumerate(self.options) if opt == option]
+
+
+@pytest.fixture
+def fake_docker(tmp_path: Path) -> Path:
+    """A `docker` that records its argv and environment as JSON (where FAKE_DOCKER_LOG says) and exits 0."""
+    path = tmp_path / "fake-bin" / "docker"
+    path.parent.mkdir()
+    path.write_text(
+        f"#!{sys.executable}\n"
+        "import json, os, sys\n"
+        "with open(os.environ['FAKE_DOCKER_LOG'], 'w') as fh:\n"
+        "    json.dump({'argv': sys.argv[1:], 'env': dict(os.environ)}, fh)\n"
+    )
+    path.chmod(0o755)
+    return path
+
+
+def run_docker_wrapper(
+    fake_docker: Path, cwd: Path, *args: str, env: Mapping[str, str] | None = None
+) -> DockerRun:
+    log = fake_docker.parent / "run.json"
+    base = {
+        "PATH": f"{fake_docker.parent}:/usr/bin:/bin",
+        "HOME": str(cwd),
+        "DOCKER": str(fake_docker),
+        "FAKE_DOCKER_LOG": str(log),
+        "UPDATE_GITOPS_REPO_IMAGE": WRAPPED_IMAGE,
+        "GIT_CONFIG_NOSYSTEM": "1",
+    }
+    done = subprocess.run(
+        [str(DOCKER_WRAPPER), *args],
+        cwd=cwd,
+        env={**base, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    recorded = json.loads(log.read_text())
+    argv = recorded["argv"]
+    assert argv[0] == "run", argv
+    image = argv.index(WRAPPED_IMAGE)
+    return DockerRun(argv[1:image], argv[image + 1 :], recorded["env"])
+
+
+@pytest.fixture
+def gitops_checkout(tmp_path: Path) -> Path:
+    """A GitOps repository with a sub-directory, and a secrets directory next to it (outside it)."""
+    top = tmp_path / "gitops"
+    (top / "apps" / "web").mkdir(parents=True)
+    run_git("init", "--quiet", str(top))
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "token").write_text("glpat-secret-file-content\n")
+    (secrets / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    return top.resolve()
+
+
+def test_docker_wrapper_mounts_the_repository_top_and_starts_in_the_same_sub_directory(
+    fake_docker: Path, gitops_checkout: Path
+) -> None:
+    run = run_docker_wrapper(fake_docker, gitops_checkout / "apps" / "web", "-git-revision=abc")
+    assert run.values("-v") == [f"{gitops_checkout}:/workspace"]
+    assert run.values("-w") == ["/workspace/apps/web"]
+    assert run.args == ["-git-revision=abc"]
+    assert {"--rm", "--read-only"} <= set(run.options)
+    assert run.values("--tmpfs") == ["/tmp"]
+    assert run.values("--user") == [f"{os.getuid()}:{os.getgid()}"]
+    # At the top itself, and outside any repository: the current directory.
+    run = run_docker_wrapper(fake_docker, gitops_checkout, "-git-revision=abc")
+    assert (run.values("-v"), run.values("-w")) == ([f"{gitops_checkout}:/workspace"], ["/workspace"])
+    elsewhere = gitops_checkout.parent / "secrets"
+    run = run_docker_wrapper(fake_docker, elsewhere, "-compile-only")
+    assert (run.values("-v"), run.values("-w")) == ([f"{elsewhere}:/workspace"], ["/workspace"])
+
+
+def env_names_the_tool_reads() -> set[str]:
+    """Every variable the credential lookup and the providers read by name, from their source."""
+    names: set[str] = set()
+    for path in (REPO / "updater" / "credentials.py", *sorted((REPO / "providers").glob("*.py"))):
+        text = path.read_text()
+        names |= set(re.findall(r"""environ(?:\.get)?[(\[]\s*"([A-Z][A-Z0-9_]*)\"""", text))
+        names |= set(re.findall(r'"((?:[A-Z][A-Z0-9]*_)+(?:TOKEN|PASSWORD|USERNAME|EMAIL|USER))"', text))
+    return names
+
+
+def test_docker_wrapper_passes_credential_proxy_and_identity_variables_by_name(
+    fake_docker: Path, gitops_checkout: Path
+) -> None:
+    documented = {
+        "UPDATE_GITOPS_REPO_TOKEN", "UPDATE_GITOPS_REPO_USERNAME", "GITHUB_TOKEN", "GH_TOKEN",
+        "GH_ENTERPRISE_TOKEN", "GITLAB_TOKEN", "GL_TOKEN", "CI_JOB_TOKEN", "BITBUCKET_USERNAME",
+        "BITBUCKET_APP_PASSWORD", "BITBUCKET_ACCESS_TOKEN", "BITBUCKET_TOKEN", "BITBUCKET_SERVER_TOKEN",
+        "GITHUB_SERVER_URL", "GITHUB_API_URL", "CI_SERVER_HOST", "CI_API_V4_URL", "CI_PROJECT_PATH",
+        "CI_DEFAULT_BRANCH", "https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY", "all_proxy",
+        "ALL_PROXY", "no_proxy", "NO_PROXY", "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_AUTHOR_DATE",
+        "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "GIT_COMMITTER_DATE", "TZ",
+    }  # fmt: skip
+    forwarded = documented | env_names_the_tool_reads()
+    env = {name: f"value-of-{name}-s3cr3t" for name in forwarded}
+    env["UNRELATED_SECRET"] = "value-of-UNRELATED_SECRET-s3cr3t"
+    env["UPDATE_GITOPS_REPO_SAFE_DIRECTORY_SET"] = "1"  # the tool's own marker, never inherited
+    run = run_docker_wrapper(fake_docker, gitops_checkout, "-git-revision=abc", env=env)
+
+    assert sorted(run.values("-e")) == sorted(forwarded)  # by name only: NAME, never NAME=value
+    assert not any("s3cr3t" in arg for arg in run.argv), run.argv
+    assert all(run.env[name] == env[name] for name in forwarded)  # docker reads the values itself
+    assert WRAPPED_IMAGE not in run.values("-e")
+
+
+@pytest.mark.parametrize(
+    "variable", ["SSL_CERT_FILE", "GIT_SSL_CAINFO", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"]
+)
+def test_docker_wrapper_mounts_the_ca_bundle_a_variable_names(
+    fake_docker: Path, gitops_checkout: Path, variable: str
+) -> None:
+    ca = gitops_checkout.parent / "secrets" / "ca.pem"
+    run = run_docker_wrapper(fake_docker, gitops_checkout / "apps", env={variable: str(ca)})
+    target = f"{IN_CONTAINER}/env/{variable}"
+    assert run.values("-v") == [f"{gitops_checkout}:/workspace", f"{ca}:{target}:ro"]
+    assert run.values("-e") == [f"{variable}={target}"]
+    # A directory (SSL_CERT_DIR) too; and a path that does not exist goes by name: the tool says so.
+    run = run_docker_wrapper(
+        fake_docker, gitops_checkout, env={"SSL_CERT_DIR": str(ca.parent), variable: "/no/such/ca.pem"}
+    )
+    assert run.values("-v")[1:] == [f"{ca.parent}:{IN_CONTAINER}/env/SSL_CERT_DIR:ro"]
+    assert sorted(run.values("-e")) == sorted([variable, f"SSL_CERT_DIR={IN_CONTAINER}/env/SSL_CERT_DIR"])
+
+
+@pytest.mark.parametrize("flag", ["token-file", "ca-bundle"])
+@pytest.mark.parametrize("form", ["-flag=PATH", "--flag=PATH", "-flag PATH", "--flag PATH"])
+@pytest.mark.parametrize("relative", [False, True], ids=["absolute", "relative"])
+def test_docker_wrapper_mounts_token_file_and_ca_bundle_outside_the_repository(
+    fake_docker: Path, gitops_checkout: Path, flag: str, form: str, relative: bool
+) -> None:
+    name = "token" if flag == "token-file" else "ca.pem"
+    cwd = gitops_checkout / "apps" / "web"
+    path = f"../../../secrets/{name}" if relative else str(gitops_checkout.parent / "secrets" / name)
+    dashes, _, rest = form.partition("flag")
+    separate = rest == " PATH"
+    args = [f"{dashes}{flag}", path] if separate else [f"{dashes}{flag}={path}"]
+    run = run_docker_wrapper(fake_docker, cwd, "-git-revision=abc", *args, "-dry-run")
+
+    target = f"{IN_CONTAINER}/1-{flag}"
+    host = gitops_checkout.parent / "secrets" / name
+    assert run.values("-v") == [f"{gitops_checkout}:/workspace", f"{host}:{target}:ro"]
+    rewritten = [f"{dashes}{flag}", target] if separate else [f"{dashes}{flag}={target}"]
+    assert run.args == ["-git-revision=abc", *rewritten, "-dry-run"]
+    assert not any("secret-file-content" in arg for arg in run.argv)
+
+
+def test_docker_wrapper_leaves_paths_in_the_repository_and_other_values_alone(
+    fake_docker: Path, gitops_checkout: Path
+) -> None:
+    (gitops_checkout / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    outside = str(gitops_checkout.parent / "secrets" / "token")
+    args = [
+        "-ca-bundle=../../ca.pem",  # relative, in the repository: the working directory matches
+        f"-token-file={gitops_checkout}/ca.pem",  # absolute, in the repository: the mounted path
+        "-commit-message",  # a value that looks like a flag is a value
+        f"-token-file={outside}",
+        "-create-pull-request",  # a boolean flag takes no value: the next argument is a flag
+        f"--token-file={outside}",
+        "-token-file=/no/such/file",  # missing: the tool says so, with the path as given
+        "--",
+        f"-token-file={outside}",
+    ]
+    run = run_docker_wrapper(fake_docker, gitops_checkout / "apps" / "web", *args)
+    assert run.args == [
+        "-ca-bundle=../../ca.pem",
+        "-token-file=/workspace/ca.pem",
+        "-commit-message",
+        f"-token-file={outside}",
+        "-create-pull-request",
+        f"--token-file={IN_CONTAINER}/1-token-file",
+        "-token-file=/no/such/file",
+        "--",
+        f"-token-file={outside}",
+    ]
+    assert run.values("-v") == [f"{gitops_checkout}:/workspace", f"{outside}:{IN_CONTAINER}/1-token-file:ro"]
+
+
+def test_docker_wrapper_knows_which_flags_take_no_value() -> None:
+    # Any other flag written without "=" takes the next argument as its value, which the wrapper must
+    # not mistake for a flag: its list of boolean flags must be the CLI's.
+    from updater.flags import FLAGS
+
+    text = DOCKER_WRAPPER.read_text()
+    parts = re.findall(r'^bool_flags="(?:\$bool_flags)?( [a-z -]+ )"$', text, flags=re.MULTILINE)
+    assert parts, "bool_flags not found in the docker wrapper"
+    wrapper = {name for part in parts for name in part.split()}
+    assert wrapper == {name for name, flag in FLAGS.items() if flag.kind == "bool"} | {"help", "h"}
 
 
 # -- all of them -----------------------------------------------------------------------------------------
