@@ -505,6 +505,59 @@ def test_docker_wrapper_runs_the_image_on_the_current_directory(
     assert github.pulls(REPO_PATH) == []
 
 
+def test_docker_wrapper_runs_from_a_sub_directory_with_a_token_file_outside_the_checkout(
+    image: str, servers: tuple[GitServer, FakeGitHub], tmp_path: Path
+) -> None:
+    # The wrapper mounts the repository's top, starts in apps/web, and mounts the token file (which the
+    # container could not see otherwise) read-only; no token in the environment, none on a command line.
+    git, github = servers
+    git.reset()
+    hello = FIXTURES / "hello-world"
+    url = git.create_repo(
+        "acme/nested.git",
+        {
+            f"apps/web/{name}": (hello / name).read_bytes()
+            for name in ("application.yaml.tmpl", "application.yaml")
+        },
+        default_branch="main",
+    )
+    github.add_token(DEFAULT_TOKEN)
+    github.add_repo("acme/nested", default_branch="main", git_dir=git.repo_dir("acme/nested.git"))
+    checkout = clone(url, tmp_path / "checkout", token=DEFAULT_TOKEN, detached=True)
+    token_file = tmp_path / "secrets" / "token"
+    token_file.parent.mkdir()
+    token_file.write_text(DEFAULT_TOKEN + "\n")
+    args = [
+        f"-git-revision={REVISION}",
+        f"-substitute=imageName={IMAGE_NAME}",
+        f"-api-endpoint={github.api_url}",
+        "-token-file",
+        str(token_file),
+        "-output=json",
+    ]
+    done = subprocess.run(
+        [str(DOCKER_WRAPPER), *args],
+        cwd=checkout / "apps" / "web",
+        env=podman_env(DOCKER="podman", UPDATE_GITOPS_REPO_IMAGE=image),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["operation"] == "created"
+    branch = f"update-to-commit-{REVISION}"
+    content = git.read("acme/nested.git", "apps/web/application.yaml", f"refs/heads/{branch}")
+    assert f'image: "{IMAGE_NAME}"'.encode() in content
+    # The tool read the token at the path the wrapper mounted it on.
+    assert header_argv(content)[-3:-1] == ["-token-file", "/run/update-gitops-repo/1-token-file"]
+    assert (checkout / "apps" / "web" / "application.yaml").read_bytes() == content
+    assert [pull.head for pull in github.pulls("acme/nested")] == [branch]
+    assert DEFAULT_TOKEN not in done.stdout + done.stderr
+
+
 def built_here(image_id: str) -> bool:
     """Whether an image comes from this Dockerfile: its build history installs the tool."""
     done = podman("image", "inspect", "--format", "json", image_id)
