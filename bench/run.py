@@ -425,7 +425,11 @@ def main(argv: list[str] | None = None) -> int:
     sections: list[Section] = []
     profile_lines: list[str] = []
     with (
-        tempfile.TemporaryDirectory(prefix="update-gitops-repo-bench.") as tmp_name,
+        # A push to origin can leave `git gc --auto` running detached in it (receive.autogc): its files
+        # may still appear while the directory is removed, which must not lose the report.
+        tempfile.TemporaryDirectory(
+            prefix="update-gitops-repo-bench.", ignore_cleanup_errors=True
+        ) as tmp_name,
         GitServer(Path(tmp_name) / "server") as server,
     ):
         tmp = Path(tmp_name)

@@ -11,7 +11,7 @@ git runs as a plain subprocess. GitPython would run the same commands underneath
 costs more than the whole shell-script baseline of a deploy (docs/benchmarks.md): the tool runs in
 every pipeline, so it is not used.
 
-The other git modules take a Git as their first argument: repostate (what the checkout is),
+The other git modules are plain functions that take a Git: repostate (what the checkout is),
 staging (outputs and edits → a tree), gitobjects (blobs, trees, commits), branches (moving the
 branch, HEAD and index), transport (push, fetch, ls-remote).
 """
