@@ -1,7 +1,7 @@
 """The registry: -scm-provider names → adapter modules, imported only when used.
 
 To add a provider, write `providers/<name>.py` with `connect(config: ProviderConfig) -> Adapter`
-and add one line here.
+and add one line here. In the core, only updater/cli.py consults this registry.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from providers.base import Adapter, ProviderConfig
-    from updater.remote import Origin
+    from updater.values import Origin
 
 REGISTRY: dict[str, str] = {
     "github": "providers.github",

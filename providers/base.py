@@ -3,6 +3,10 @@
 An adapter is one module in this package with a `connect(config) -> Adapter` function; the
 registry in `providers/__init__.py` maps -scm-provider names to those modules and imports a
 module (and so its SDK) only when that provider is used.
+
+What this package takes from `updater` is the shared values (`updater.values`: Origin, Credential,
+tls_hint), the exception types (`updater.errors`) and redaction (`updater.redact`), all leaves that
+import nothing back; the core's other modules are never imported here (tests/test_architecture.py).
 """
 
 from __future__ import annotations
@@ -11,8 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from updater.credentials import Credential
-from updater.remote import Origin
+from updater.values import Credential, Origin
 
 MergeMethod = Literal["merge", "squash", "rebase"]
 

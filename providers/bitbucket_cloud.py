@@ -29,7 +29,7 @@ import requests
 from providers import http
 from providers.base import MergeMethod, ProviderConfig, PullRequest, PullRequestSpec
 from updater.errors import ProviderError
-from updater.remote import Origin
+from updater.values import Origin
 
 NAME = "bitbucket-cloud"
 DEFAULT_API = "https://api.bitbucket.org/2.0"

@@ -35,7 +35,7 @@ from providers import http
 from providers.base import MergeMethod, ProviderConfig, PullRequest, PullRequestSpec
 from updater import redact
 from updater.errors import ProviderError
-from updater.remote import Origin
+from updater.values import Origin
 
 API_PATH = "rest/api/1.0"
 STRATEGIES: dict[str, tuple[str | None, ...]] = {

@@ -22,7 +22,7 @@ from providers import http
 from providers.base import MergeMethod, ProviderConfig, PullRequest, PullRequestSpec
 from updater import redact
 from updater.errors import ProviderError
-from updater.remote import Origin
+from updater.values import Origin
 
 PUBLIC_API = "https://api.github.com"
 # ssh.github.com serves git over ssh on port 443 for networks that block port 22.

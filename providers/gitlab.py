@@ -39,7 +39,7 @@ from providers import http
 from providers.base import MergeMethod, ProviderConfig, PullRequest, PullRequestSpec
 from updater import redact
 from updater.errors import ProviderError
-from updater.remote import Origin
+from updater.values import Origin
 
 T = TypeVar("T")
 API_SUFFIX = "/api/v4"

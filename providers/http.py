@@ -414,7 +414,7 @@ def transport_failure(
     log: CallLog | None = None,
 ) -> str | None:
     """The one-line message for a call that never got an HTTP answer; None for any other failure."""
-    from updater.credentials import tls_hint
+    from updater.values import tls_hint
 
     if isinstance(exc, requests.exceptions.SSLError):
         return f"{label}: TLS verification failed for {api} ({action}); {tls_hint(ca_bundle)}"

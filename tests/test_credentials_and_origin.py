@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 
 from tests.gitserver import make_home
-from updater.credentials import Credential, find_credential
+from updater.credentials import find_credential
 from updater.errors import UsageError
 from updater.gitproc import config_env
-from updater.remote import detect_provider, parse_origin
+from updater.remote import detect_provider
+from updater.values import Credential, parse_origin
 
 ORIGIN = parse_origin("https://git.example.com/acme/gitops.git")
 

@@ -30,9 +30,8 @@ from providers.base import ProviderConfig, PullRequestSpec, open_or_reuse
 from tests.conftest import provider_error
 from tests.fakes.bitbucket_cloud import FakeBitbucketCloud, FakeRepo, Logged
 from tests.fakes.openapi_check import Allow, validate_exchanges
-from updater.credentials import Credential
 from updater.errors import ProviderError
-from updater.remote import parse_origin
+from updater.values import Credential, parse_origin
 
 SLICE = Path(__file__).parent / "openapi" / "bitbucket-cloud-slice.json"
 USERNAME = "ci-bot"

@@ -26,8 +26,7 @@ from tests.conftest import provider_error, run_tool
 from tests.fakes.bitbucket_server import FakeBitbucketServer
 from tests.fakes.openapi_check import Exchange
 from tests.gitserver import DEFAULT_TOKEN, GitServer, clone, copy_fixture, make_home
-from updater.credentials import Credential
-from updater.remote import parse_origin
+from updater.values import Credential, parse_origin
 
 TOKEN = "BBDC-goodtoken1234567890"
 PASSWORD = "correct-horse-battery"

@@ -21,8 +21,7 @@ from tests.conftest import provider_error, run_tool
 from tests.fakes.github import FakeGitHub, Protection
 from tests.fakes.openapi_check import Allow, Exchange, validate_exchanges
 from tests.gitserver import DEFAULT_TOKEN, GitServer, clone, copy_fixture, make_home
-from updater.credentials import Credential
-from updater.remote import parse_origin
+from updater.values import Credential, parse_origin
 
 SLICE = Path(__file__).parent / "openapi" / "github-slice.json"
 TOKEN = "ghp_goodtoken1234567890"

@@ -25,8 +25,7 @@ from tests.conftest import provider_error, run_tool
 from tests.fakes.gitlab import DEVELOPER, MAINTAINER, REPORTER, FakeGitLab
 from tests.fakes.openapi_check import Exchange
 from tests.gitserver import DEFAULT_TOKEN, GitServer, clone, copy_fixture, make_home
-from updater.credentials import Credential
-from updater.remote import parse_origin
+from updater.values import Credential, parse_origin
 
 TOKEN = "glpat-goodtoken1234567890"
 JOB_TOKEN = "glcbt-jobtoken1234567890"

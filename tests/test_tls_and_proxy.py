@@ -31,9 +31,9 @@ from tests.fakes.gitlab import MAINTAINER, FakeGitLab
 from tests.gitserver import DEFAULT_TOKEN, GitServer, clean_env, clone, copy_fixture, make_home
 from tests.tls import CertAuthority, ConnectProxy, TLSTerminator, make_ca
 from updater import redact
-from updater.credentials import CA_VARIABLES, Credential, find_ca_bundle
+from updater.credentials import CA_VARIABLES, find_ca_bundle
 from updater.errors import ProviderError, UsageError
-from updater.remote import parse_origin
+from updater.values import Credential, parse_origin
 
 REV = "9c6ab68e75bec86422bb572ba904e5b853e32808"
 ARGS = [

@@ -274,6 +274,10 @@ def _check_flags(opts: flags.Options) -> None:
             if problem:
                 origin = "" if flag != "-branch" or opts.branch else " (made from -git-revision)"
                 raise UsageError(f"{flag} {name!r}{origin} is not a valid git branch name: {problem}")
+    if opts.scm_provider and not opts.compile_only:
+        import providers  # the registry; in updater, only this module consults it (test_architecture.py)
+
+        providers.check_name(opts.scm_provider)
     if opts.merge_pull_request and not opts.create_pull_request:
         log.warn(
             "-merge-pull-request does nothing with -create-pull-request=false: no pull request is opened"
@@ -288,7 +292,7 @@ _TLS_MARKERS = ("certificate verification failed", "ssl certificate problem", "c
 
 def _with_tls_hint(exc: GitError, remote: Remote) -> GitError:
     """git names no remedy for an untrusted certificate: name the one setting that fixes git and the API."""
-    from updater.credentials import tls_hint
+    from updater.values import tls_hint
 
     if not any(marker in str(exc).lower() for marker in _TLS_MARKERS):
         return exc

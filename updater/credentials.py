@@ -7,11 +7,11 @@ First found wins:
      writes it and understand its encodings (a non-default port is stored as host%3aPORT);
   4. user:token embedded in the origin URL.
 Tokens are never put on a command line: git gets them through environment variables only.
+What is found is a `Credential` (updater/values.py, shared with the provider adapters).
 """
 
 from __future__ import annotations
 
-import binascii
 import os
 import subprocess
 import urllib.parse
@@ -19,67 +19,12 @@ import urllib.parse
 from updater import redact
 from updater.errors import UsageError
 from updater.gitproc import config_env
+from updater.values import BITBUCKET_API_TOKEN_GIT_USER, Credential
 
 # No dataclasses, typing or pathlib at run time: every deploy pays for their import (docs/benchmarks.md).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Literal
-
-    from updater.remote import Origin
-
-    Kind = Literal["token", "job-token", "app-password", "access-token", "api-token"]
-
-# The username git should send with a token when none is known, per provider. Forges ignore it for
-# PATs, but some require a specific one (GitLab job tokens, Bitbucket Cloud access tokens).
-GIT_USERNAME = {
-    "github": "x-access-token",
-    "gitlab": "oauth2",
-    "bitbucket-cloud": "x-token-auth",
-    "bitbucket-server": "x-token-auth",
-}
-# Bitbucket Cloud's git username for an Atlassian API token when the account's Bitbucket username is not
-# given; its REST API wants the account's e-mail instead (Credential.api_username), which git refuses.
-BITBUCKET_API_TOKEN_GIT_USER = "x-bitbucket-api-token-auth"
-
-
-class Credential:
-    __slots__ = ("api_username", "kind", "secret", "source", "username")
-
-    def __init__(
-        self, secret: str, username: str | None, kind: Kind, source: str, api_username: str | None = None
-    ) -> None:
-        self.secret = secret  # never in a repr, a message or a command line
-        self.username = username
-        self.kind = kind
-        self.source = source  # where it was found, for -verbose and error messages; never the value
-        # The username the REST API wants when it is not git's: a Bitbucket Cloud API token's e-mail.
-        self.api_username = api_username
-
-    def __repr__(self) -> str:
-        return (
-            f"Credential(kind={self.kind!r}, username={self.username!r}, source={self.source!r}, "
-            f"api_username={self.api_username!r})"
-        )
-
-    def git_username(self, provider: str) -> str:
-        if self.kind == "job-token":
-            return "gitlab-ci-token"
-        if provider == "bitbucket-cloud" and (
-            (self.kind == "api-token" and not self.username) or "@" in (self.username or "")
-        ):
-            # git over HTTPS takes an API token with the Bitbucket username or this static one, never
-            # with the e-mail the REST API wants.
-            return BITBUCKET_API_TOKEN_GIT_USER
-        return self.username or GIT_USERNAME.get(provider, "x-access-token")
-
-    def git_env(self, provider: str) -> dict[str, str]:
-        """An http.extraHeader for git, passed only through the environment (git >= 2.31)."""
-        if provider == "bitbucket-server" and not self.username:
-            # Project and repository access tokens belong to no user: Bitbucket Server accepts them for
-            # git over HTTPS only as a Bearer token.
-            return {"http.extraHeader": f"Authorization: Bearer {self.secret}"}
-        basic = binascii.b2a_base64(f"{self.git_username(provider)}:{self.secret}".encode(), newline=False)
-        return {"http.extraHeader": f"Authorization: Basic {basic.decode()}"}
+    from updater.values import Origin
 
 
 def _env(name: str) -> str | None:
@@ -264,16 +209,6 @@ def _ca_bundle(path: str, source: str, where: str) -> CaBundle:
     if b"-----BEGIN CERTIFICATE-----" not in data and b"-----BEGIN TRUSTED CERTIFICATE-----" not in data:
         raise UsageError(f"{where} holds no PEM certificate (-----BEGIN CERTIFICATE-----){fix}")
     return CaBundle(full, source)
-
-
-def tls_hint(ca_bundle: str | None) -> str:
-    """What to do about a certificate that did not verify, for git's errors and every adapter's."""
-    if ca_bundle:
-        return (
-            f"the CA certificates in {ca_bundle} do not include the one that signed the server's "
-            "certificate; pass the right ones with -ca-bundle=FILE.pem or SSL_CERT_FILE"
-        )
-    return "pass the server's CA certificates with -ca-bundle=FILE.pem or set SSL_CERT_FILE"
 
 
 def proxy_env() -> dict[str, str]:

@@ -1,132 +1,23 @@
-"""The origin remote, parsed once: where the repository lives and which provider serves it.
+"""The origin remote, settled once before any write: which provider serves it, how git authenticates.
 
-Handles https/http URLs (with or without user:token@ and a port), ssh:// URLs, scp-like
-`git@host:owner/repo.git`, and local paths / file:// URLs (tests, mirrors), which have no host.
+origin's URL is parsed by updater/values.py (`parse_origin`), which the provider adapters share; this
+module picks the provider the origin names, and gathers the credential, CA bundle and proxies for git.
+Checking a -scm-provider name against the registry is the caller's (updater/cli.py): nothing here
+imports `providers`.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import urllib.parse
 
-from updater import redact
 from updater.errors import GitError, UsageError
+from updater.values import Origin, parse_origin
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from updater.credentials import Credential
     from updater.flags import Options
-
-_SCP_LIKE = re.compile(r"^(?:(?P<user>[^@/]+)@)?(?P<host>[^:/]+):(?P<path>(?!//).+)$")
-
-
-class Origin:
-    """origin's URL split into the parts the providers and the credential lookup need.
-
-    A plain class, like the others on a deploy's path: importing dataclasses costs every run ~5 ms.
-    """
-
-    __slots__ = ("host", "password", "path", "port", "scheme", "url", "username")
-
-    def __init__(
-        self,
-        url: str,
-        scheme: str,
-        host: str,
-        port: int | None,
-        path: str,
-        username: str | None = None,
-        password: str | None = None,
-    ) -> None:
-        self.url = url  # as configured; may hold user:token, never print it
-        self.scheme = scheme  # https, http, ssh, file
-        self.host = host  # "" for local remotes
-        self.port = port
-        self.path = path  # without leading "/" and trailing ".git": "group/sub/repo", "scm/PROJ/repo"
-        self.username = username
-        self.password = password
-
-    def __repr__(self) -> str:
-        return f"Origin({self.display!r})"
-
-    @property
-    def netloc(self) -> str:
-        """host[:port], as git's credential protocol and the API URLs want it."""
-        return f"{self.host}:{self.port}" if self.port else self.host
-
-    @property
-    def is_http(self) -> bool:
-        return self.scheme in ("http", "https")
-
-    @property
-    def web_base(self) -> str:
-        """scheme://host[:port] of the web UI/API; ssh remotes are assumed to be served over https."""
-        scheme = self.scheme if self.is_http else "https"
-        # An ssh port is not the web port.
-        return f"{scheme}://{self.netloc if self.is_http else self.host}"
-
-    @property
-    def url_without_credentials(self) -> str:
-        """The configured URL, byte for byte, minus any user:password@."""
-        if "://" not in self.url:
-            return self.url
-        parts = urllib.parse.urlsplit(self.url)
-        return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
-
-    @property
-    def display(self) -> str:
-        """The URL with any credentials removed, for messages."""
-        if self.scheme == "file":
-            return self.url
-        if self.is_http:
-            return f"{self.scheme}://{self.netloc}/{self.path}"
-        return f"{self.scheme}://{self.netloc}/{self.path}"
-
-
-def parse_origin(url: str) -> Origin:
-    url = url.strip()
-    if "://" in url:
-        parts = urllib.parse.urlsplit(url)
-        scheme = parts.scheme.lower()
-        if scheme == "file":
-            return Origin(url=url, scheme="file", host="", port=None, path=_clean_path(parts.path))
-        if scheme in ("git+ssh", "ssh+git"):
-            scheme = "ssh"
-        username = urllib.parse.unquote(parts.username) if parts.username else None
-        password = urllib.parse.unquote(parts.password) if parts.password else None
-        redact.register(password, username)
-        try:
-            port = parts.port
-        except ValueError:
-            port = None
-        return Origin(
-            url=url,
-            scheme=scheme,
-            host=(parts.hostname or "").lower(),
-            port=port,
-            path=_clean_path(parts.path),
-            username=username,
-            password=password,
-        )
-    match = _SCP_LIKE.match(url)
-    if match and not os.path.exists(url):
-        return Origin(
-            url=url,
-            scheme="ssh",
-            host=match["host"].lower(),
-            port=None,
-            path=_clean_path(match["path"]),
-            username=match["user"],
-        )
-    return Origin(url=url, scheme="file", host="", port=None, path=_clean_path(url))
-
-
-def _clean_path(path: str) -> str:
-    path = path.strip("/")
-    if path.endswith(".git"):
-        path = path[: -len(".git")]
-    return path
+    from updater.values import Credential
 
 
 def detect_provider(origin: Origin) -> str:
@@ -202,7 +93,6 @@ class Remote:
 
 def resolve_remote(opts: Options, origin_url: str | None) -> Remote:
     """origin, its provider, the credential and CA bundle, and git's auth environment, settled up front."""
-    import providers
     from updater import log
     from updater.credentials import PROXY_VARIABLES, find_ca_bundle, find_credential, proxy_env
     from updater.gitproc import config_env
@@ -218,7 +108,6 @@ def resolve_remote(opts: Options, origin_url: str | None) -> Remote:
                 f"-scm-provider not given and {origin.host or 'the origin'} does not say which forge it is: "
                 "guessed github (set -scm-provider to be sure)"
             )
-    providers.check_name(provider)
     # One CA bundle and one set of proxies for git and the API client (docs/tls-and-proxies.md).
     ca = find_ca_bundle(opts.ca_bundle or None)
     env = proxy_env()
