@@ -226,11 +226,18 @@ def run(opts: flags.Options, argv: list[str], result: Result) -> None:
         workspace.restore(rendered)
         raise
     if local is None:
-        log.info("nothing changed: the outputs already match the repository; no commit, no push")
-        return
+        local = publish.unpublished_head(git, state, branch, {r.template: r.content for r in rendered})
+        if local is None:
+            log.info("nothing changed: the outputs already match the repository; no commit, no push")
+            return
+        log.info(f"{branch} is at {local.commit[:12]}, which origin was not seen to receive: pushing it")
+        if opts.create_pull_request and forge is None:
+            forge = Forge(opts, remote)
+            forge.adapter()  # checked before the push, as for a new commit
+    else:
+        log.info(f"committed {local.commit[:12]} on {branch}: {message.splitlines()[0]}")
 
     result.changed, result.branch, result.commit, result.operation = True, branch, local.commit, "committed"
-    log.info(f"committed {local.commit[:12]} on {branch}: {message.splitlines()[0]}")
 
     # Push, converging with whoever else pushes to the branch.
     try:
@@ -321,7 +328,14 @@ class Forge:
                 warn=log.warn,
                 debug=log.debug,
             )
-            adapter = providers.connect(self.remote.provider, config)
+            opts, provider = self.opts, self.remote.provider
+            bitbucket_only = opts.merge_method in flags.BITBUCKET_CLOUD_STRATEGIES
+            if opts.merge_pull_request and bitbucket_only and provider != "bitbucket-cloud":
+                raise UsageError(
+                    f"-merge-method={opts.merge_method} is a Bitbucket Cloud strategy; "
+                    f"{provider} takes merge, squash or rebase"
+                )
+            adapter = providers.connect(provider, config)
             if config.credential is not None:
                 api = providers.api_url(self.remote.provider, config.origin, config.api_endpoint)
                 refuse_plain_http(api, "the API endpoint", self.opts.allow_insecure_http)

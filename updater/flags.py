@@ -33,6 +33,15 @@ class Flag:
         self.metavar, self.choices = metavar, choices
 
 
+# Bitbucket Cloud's own merge strategies, beyond merge/squash/rebase (docs/providers.md).
+BITBUCKET_CLOUD_STRATEGIES = (
+    "merge_commit",
+    "fast_forward",
+    "squash_fast_forward",
+    "rebase_fast_forward",
+    "rebase_merge",
+)
+
 _FLAGS: list[Flag] = [
     # The original tool's flags (spec §2); names and defaults are a compatibility contract.
     Flag(
@@ -139,9 +148,10 @@ _FLAGS: list[Flag] = [
         "merge-method",
         "str",
         "merge",
-        "how -merge-pull-request merges",
+        "how -merge-pull-request merges: merge, squash or rebase on every provider; Bitbucket Cloud also "
+        "takes its own strategy names",
         "method",
-        ("merge", "squash", "rebase"),
+        ("merge", "squash", "rebase", *BITBUCKET_CLOUD_STRATEGIES),
     ),
     Flag("labels", "list", (), "labels for the pull request; comma-separated or repeated", "l1,l2"),
     Flag(
@@ -310,8 +320,8 @@ def usage() -> str:
         "  -token-file, or UPDATE_GITOPS_REPO_TOKEN (+ UPDATE_GITOPS_REPO_USERNAME);",
         "  github: GITHUB_TOKEN, GH_TOKEN, GH_ENTERPRISE_TOKEN;",
         "  gitlab: GITLAB_TOKEN, GL_TOKEN, CI_JOB_TOKEN;",
-        "  bitbucket-cloud: BITBUCKET_USERNAME + BITBUCKET_APP_PASSWORD, or BITBUCKET_ACCESS_TOKEN,",
-        "    BITBUCKET_TOKEN;",
+        "  bitbucket-cloud: BITBUCKET_EMAIL + BITBUCKET_API_TOKEN (+ BITBUCKET_USERNAME for git), or",
+        "    BITBUCKET_ACCESS_TOKEN, BITBUCKET_TOKEN (app passwords were removed on 2026-07-28);",
         "  bitbucket-server: BITBUCKET_SERVER_TOKEN or BITBUCKET_TOKEN (+ BITBUCKET_USERNAME);",
         "  then git's credential helpers (~/.git-credentials), then user:token in the origin URL.",
         "",
