@@ -1130,7 +1130,7 @@ def test_a_retry_after_beyond_the_deadline_fails_at_once(bb: FakeBitbucketCloud,
     assert (
         "Bitbucket Cloud rate-limited the run (429" in message and "trying to read the repository" in message
     )
-    assert "sent once; the next wait, 3.6e+03s (Retry-After), would end past the 2s retry deadline" in message
+    assert "sent once; the next wait, 3600s (Retry-After), would end past the 2s retry deadline" in message
     assert len(bb.requests) == 1
 
 
