@@ -2,7 +2,7 @@
 #
 # The image is Debian bookworm's python3, git, ca-certificates and gnupg, minus everything the tool
 # never runs (perl, apt, the git servers, login tools: see the rootfs stage), squashed into one layer,
-# plus a virtualenv with the dependencies (one layer) and the tool (one small layer). About 135 MB
+# plus a virtualenv with the dependencies (one layer) and the tool (one small layer). About 128 MB
 # instead of 263 MB; docs/image.md has the figures per layer and how to measure them.
 #
 # Every stage starts from the same BASE, so the virtualenv finds its interpreter at /usr/bin/python3

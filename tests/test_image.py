@@ -224,6 +224,10 @@ print(len(sys.modules), "modules;", "stale:", stale)
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().endswith("stale: []"), done.stdout
+    # The Dockerfile uninstalls these two after installing the dependencies: a direct dependency on one
+    # of them would be dropped without a word.
+    dependencies = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert not [dep for dep in dependencies if re.match(r"(?i)(cryptography|pycparser)\b", dep)]
 
 
 def test_image_binaries_find_all_their_shared_libraries(image: str) -> None:
