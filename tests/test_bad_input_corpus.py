@@ -373,6 +373,63 @@ def not_waited_for(w: World, run: Run) -> None:
 
 # -- the corpus ----------------------------------------------------------------------------------------
 
+# -- issues 10 and 13: trust, bounds and exactness ----------------------------------------------------
+
+_SILENT: list[socket.socket] = []  # listening sockets nobody accepts from: the kernel completes the
+# handshake, then nothing ever answers (a hung git server or proxy); kept open for the test session.
+
+
+def origin_that_never_answers(w: World) -> None:
+    local(w)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    _SILENT.append(listener)
+    w.git("remote", "set-url", "origin", f"http://127.0.0.1:{listener.getsockname()[1]}/acme/silent.git")
+    w.env = {**w.env, "GITHUB_TOKEN": DEFAULT_TOKEN, "UPDATE_GITOPS_REPO_NETWORK_TIMEOUT": "2"}
+
+
+def origin_over_plain_http_elsewhere(w: World) -> None:
+    local(w)
+    w.git("remote", "set-url", "origin", "http://git.example.test/acme/hello-world-gitops.git")
+    w.env = {**w.env, "GITHUB_TOKEN": DEFAULT_TOKEN}
+
+
+def stored_credential_and_a_wrong_token(w: World) -> None:
+    served(w)
+    w.env = {**w.env, "GITHUB_TOKEN": "ghp_wrongTokenWrongToken0123"}
+    w.values["stored"] = (Path(w.env["HOME"]) / ".git-credentials").read_text()
+
+
+def stored_credential_intact(w: World, run: Run) -> None:
+    assert (Path(w.env["HOME"]) / ".git-credentials").read_text() == w.values["stored"]
+    committed_locally_not_pushed(w, run)
+
+
+def hook_declines_every_push(w: World) -> None:
+    served(w)
+    hook = w.server.root / HELLO / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'deploys are frozen until 18:00' >&2\nexit 1\n")
+    hook.chmod(0o755)
+
+
+def json_error_on_stdout(run: Run, error: str) -> None:
+    import json
+
+    data = json.loads(run.stdout)
+    assert data["exit_code"] == 2 and error in data["error"]
+
+
+def header_stays_comment_lines(w: World, run: Run) -> None:
+    import yaml
+
+    text = (w.cwd / "application.yaml").read_text()
+    lines = text.split("\n")
+    assert lines[0].startswith("# ") and lines[1].startswith("# ") and lines[2] == ""
+    assert "$'-substitute=ca=-----BEGIN CERTIFICATE-----\\nMIIB\\n-----END CERTIFICATE-----'" in lines[1]
+    yaml.safe_load_all(text)
+
+
 CASES = [
     # Flags: syntax and values. Nothing is touched.
     Case(
@@ -806,6 +863,88 @@ CASES = [
         "kept",
         verify=not_waited_for,
         max_seconds=15,
+    ),
+    # Issues 10 and 13: what is refused before anything is written, what is bounded, what is worded
+    # from what the server said.
+    Case(
+        "a token would go over plain http to another host",
+        origin_over_plain_http_elsewhere,
+        OK,
+        2,
+        "origin http://git.example.test is plain http",
+    ),
+    Case(
+        "an -api-endpoint over plain http to another host",
+        served,
+        (
+            f"-git-revision={REV}",
+            f"-substitute=imageName={IMAGE}",
+            "-api-endpoint=http://api.example.test/api/v3",
+        ),
+        2,
+        "the API endpoint http://api.example.test is plain http",
+        verify=nothing_pushed_to_the_server,
+    ),
+    Case(
+        "a pull request from a local origin without -api-endpoint",
+        local,
+        (f"-git-revision={REV}", f"-substitute=imageName={IMAGE}"),
+        1,
+        "cannot derive the GitHub API endpoint from a local origin",
+        stderr="guessed github",
+        verify=nothing_pushed_to_the_local_remote,
+    ),
+    Case(
+        "a wrong GITHUB_TOKEN beside a valid stored credential",
+        stored_credential_and_a_wrong_token,
+        OK,
+        1,
+        "origin refused the credentials",
+        "kept",
+        verify=stored_credential_intact,
+    ),
+    Case(
+        "an origin that accepts the connection and never answers",
+        origin_that_never_answers,
+        OK,
+        1,
+        "git push to origin (http://127.0.0.1:",
+        "kept",
+        verify=committed_locally_not_pushed,
+        max_seconds=15,
+    ),
+    Case(
+        "a pre-receive hook declining an ordinary branch",
+        hook_declines_every_push,
+        OK,
+        1,
+        f"a hook on origin declined the push to update-to-commit-{REV}: deploys are frozen until 18:00",
+        "kept",
+        verify=committed_locally_not_pushed,
+    ),
+    Case(
+        "a multi-line -substitute value (a PEM certificate)",
+        served,
+        (*OK, "-substitute=ca=-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"),
+        0,
+        "",
+        "kept",
+        verify=header_stays_comment_lines,
+    ),
+    Case(
+        "-branch naming a tag ref",
+        served,
+        (*OK, "-branch=refs/tags/v1"),
+        2,
+        "-branch 'refs/tags/v1' is not a valid git branch name: it names a ref that is not a branch",
+    ),
+    Case(
+        "-output=json and an undefined flag",
+        served,
+        ("-output=json", "-no-such-flag", *OK),
+        2,
+        "flag provided but not defined: -no-such-flag",
+        verify=lambda w, run: json_error_on_stdout(run, "flag provided but not defined: -no-such-flag"),
     ),
 ]
 
