@@ -73,6 +73,9 @@ VENDORS: dict[str, Vendor] = {
             ("/repos/{owner}/{repo}/pulls/{pull_number}/merge", "put"),
             ("/repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers", "post"),
             ("/repos/{owner}/{repo}/issues/{issue_number}/labels", "post"),
+            # GitHub App installation tokens (updater/github_app.py): find the installation, mint.
+            ("/repos/{owner}/{repo}/installation", "get"),
+            ("/app/installations/{installation_id}/access_tokens", "post"),
         ),
     ),
     "bitbucket-cloud": Vendor(
