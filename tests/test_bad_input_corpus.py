@@ -887,7 +887,7 @@ CASES = [
     ),
     Case(
         "a pull request from a local origin without -api-endpoint",
-        local,
+        then(local, lambda w: w.env.update(GITHUB_TOKEN=DEFAULT_TOKEN)),
         (f"-git-revision={REV}", f"-substitute=imageName={IMAGE}"),
         1,
         "cannot derive the GitHub API endpoint from a local origin",

@@ -108,19 +108,26 @@ def _run_remote(git: Git, *args: str, env: Mapping[str, str], remote: str) -> tu
         status, out, err = git.run(*args, env=bounded, check=False, timeout=stall * DEADLINE_FACTOR)
     except GitTimeout:
         raise GitError(
-            f"git {args[0]} to {_where(remote)} did not finish in {stall * DEADLINE_FACTOR} s; "
+            f"git {args[0]} to {_where(git, remote)} did not finish in {stall * DEADLINE_FACTOR} s; "
             "check the network and origin (UPDATE_GITOPS_REPO_NETWORK_TIMEOUT sets the bound)"
         ) from None
     if status != 0 and _STALLED in err.lower():
         raise GitError(
-            f"git {args[0]} to {_where(remote)} gave up: nothing arrived for {stall} s "
+            f"git {args[0]} to {_where(git, remote)} gave up: nothing arrived for {stall} s "
             "(UPDATE_GITOPS_REPO_NETWORK_TIMEOUT sets the bound)"
         )
     return status, out, err
 
 
-def _where(remote: str) -> str:
-    return "origin" if remote == "origin" else f"origin ({redact(remote)})"
+def _where(git: Git, remote: str) -> str:
+    """origin and its URL without credentials, for a message (a failure path: one more git call)."""
+    from updater.values import parse_origin
+
+    url = remote
+    if remote == "origin":
+        status, out, _ = git.run("config", "--get", "remote.origin.url", check=False)
+        url = str(out).strip() if status == 0 else ""
+    return f"origin ({parse_origin(url).display})" if url else "origin"
 
 
 def push(
