@@ -125,17 +125,33 @@ def pull_url(fake: FakeGitHub, number: int) -> str:
     return f"{fake.web_url}/acme/hello-world-gitops/pull/{number}"
 
 
-def test_bitbucket_cloud_pull_request_with_an_app_password(git_server: GitServer, tmp_path: Path) -> None:
+API_TOKEN = "ATATT3xFfGF0exampleAtlassianApiToken0123456789"
+
+
+@pytest.mark.parametrize(
+    ("username", "git_user"),
+    [("ci-bot", "ci-bot"), (None, "x-bitbucket-api-token-auth")],
+    ids=["with-the-bitbucket-username", "without-a-username"],
+)
+def test_bitbucket_cloud_pull_request_with_an_atlassian_api_token(
+    git_server: GitServer, tmp_path: Path, username: str | None, git_user: str
+) -> None:
+    """REST takes the API token with the account's e-mail, git with the Bitbucket username or
+    x-bitbucket-api-token-auth (never the e-mail); app passwords are gone."""
     from tests.fakes.bitbucket_cloud import FakeBitbucketCloud
 
-    git_server.allow("ci-bot", DEFAULT_TOKEN)  # Bitbucket needs the account's username for git too
+    git_server.allow(git_user, API_TOKEN)  # exactly this username for git, as Bitbucket checks it
     url = git_server.create_repo(
         "acme/hello-world-gitops.git", copy_fixture("hello-world", tmp_path / "seed")
     )
-    checkout = clone(url, tmp_path / "checkout", token=DEFAULT_TOKEN, user="ci-bot", detached=True)
-    env = {**make_home(tmp_path), "BITBUCKET_USERNAME": "ci-bot", "BITBUCKET_APP_PASSWORD": DEFAULT_TOKEN}
+    checkout = clone(url, tmp_path / "checkout", token=API_TOKEN, user=git_user, detached=True)
+    env = {**make_home(tmp_path), "BITBUCKET_EMAIL": "ci-bot@example.com", "BITBUCKET_API_TOKEN": API_TOKEN}
+    if username:
+        env["BITBUCKET_USERNAME"] = username
     with FakeBitbucketCloud() as bb:
-        bb.add_user("ci-bot", DEFAULT_TOKEN)
+        assert bb.app_passwords_removed
+        bb.add_api_token("ci-bot@example.com", API_TOKEN, username="ci-bot")
+        assert bb.accepts_git(git_user, API_TOKEN) and not bb.accepts_git("ci-bot@example.com", API_TOKEN)
         bb.add_repo("acme", "hello-world-gitops", git_dir=git_server.repo_dir("acme/hello-world-gitops.git"))
         args = [
             *ARGS,
@@ -151,4 +167,22 @@ def test_bitbucket_cloud_pull_request_with_an_app_password(git_server: GitServer
         assert (pull.source, pull.destination, pull.state) == (f"update-to-commit-{REV}", "main", "MERGED")
         assert pull.merge_strategy == "squash"
         assert len(bb.requests) == 3  # find, create, merge
-        assert DEFAULT_TOKEN not in run.stderr
+        assert API_TOKEN not in run.stderr and "ci-bot@example.com" not in run.stdout
+
+
+def test_bitbucket_cloud_app_password_is_reported_as_removed(git_server: GitServer, tmp_path: Path) -> None:
+    from tests.fakes.bitbucket_cloud import FakeBitbucketCloud
+
+    git_server.allow("ci-bot", DEFAULT_TOKEN)  # git still lets it in here: the API is what refuses
+    url = git_server.create_repo(
+        "acme/hello-world-gitops.git", copy_fixture("hello-world", tmp_path / "seed")
+    )
+    checkout = clone(url, tmp_path / "checkout", token=DEFAULT_TOKEN, user="ci-bot", detached=True)
+    env = {**make_home(tmp_path), "BITBUCKET_USERNAME": "ci-bot", "BITBUCKET_APP_PASSWORD": DEFAULT_TOKEN}
+    with FakeBitbucketCloud() as bb:
+        bb.add_user("ci-bot", DEFAULT_TOKEN)
+        bb.add_repo("acme", "hello-world-gitops", git_dir=git_server.repo_dir("acme/hello-world-gitops.git"))
+        run = run_tool([*ARGS, "-scm-provider=bitbucket-cloud", f"-api-endpoint={bb.api_url}"], checkout, env)
+        assert run.returncode == 1
+        [line] = run.error_lines
+        assert "removed app passwords on 2026-07-28" in line and DEFAULT_TOKEN not in run.stderr

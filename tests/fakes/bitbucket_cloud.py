@@ -308,7 +308,7 @@ class FakeBitbucketCloud:
             self._slow_merges: list[tuple[int, str | None, str | None]] = []
             self._lost_merge_answers: list[int] = []
             # Atlassian removed app passwords on 2026-07-28; False plays the service before that day.
-            self.app_passwords_removed = False
+            self.app_passwords_removed = True
             self._tasks: dict[str, _MergeTask] = {}
             self._clock = itertools.count(1)
             self._hashes = itertools.count(1)
