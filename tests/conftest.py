@@ -58,6 +58,16 @@ def run_tool(args: list[str], cwd: Path, env: Mapping[str, str] | None = None, t
     return Run(done.returncode, done.stdout, done.stderr, argv)
 
 
+def identity(name: str = "t", email: str = "t@example.com") -> dict[str, str]:
+    """Author and committer for git commands a test runs itself (the tool has its own default)."""
+    return {
+        "GIT_AUTHOR_NAME": name,
+        "GIT_AUTHOR_EMAIL": email,
+        "GIT_COMMITTER_NAME": name,
+        "GIT_COMMITTER_EMAIL": email,
+    }
+
+
 @pytest.fixture
 def tool() -> Callable[..., Run]:
     return run_tool

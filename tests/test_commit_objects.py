@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_tool
+from tests.conftest import identity, run_tool
 from tests.gitserver import clean_env, copy_fixture, run_git
 from updater.flags import cleanup_message
 
@@ -38,7 +38,7 @@ def _git_stores(repo: Path, message: str, mode: str, comment: str = "#") -> str:
         "-m",
         message,
         cwd=repo,
-        env={**clean_env(), **DATES, **_ident()},
+        env={**clean_env(), **DATES, **identity()},
     )
     raw = run_git("cat-file", "commit", "HEAD", cwd=repo, env=clean_env()).stdout.decode()
     return raw.split("\n\n", 1)[1]
@@ -103,12 +103,3 @@ def test_the_tools_commit_is_byte_identical_to_git_commit(
     raw = run_git("cat-file", "commit", ours, cwd=checkout, env=env).stdout
     assert raw == run_git("cat-file", "commit", theirs, cwd=checkout, env=env).stdout
     assert ours == theirs and raw.endswith(b"\n")
-
-
-def _ident() -> dict[str, str]:
-    return {
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@example.com",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@example.com",
-    }

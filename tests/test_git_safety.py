@@ -8,7 +8,6 @@ import signal
 import socket
 import stat
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TOOL, run_tool, snapshot
+from tests.conftest import TOOL, identity, run_tool, snapshot
 from tests.gitserver import DEFAULT_TOKEN, GitServer, clean_env, clone, copy_fixture, make_home
 
 REV = "0d6c1e2f3a4b5c6d7e8f90a1b2c3d4e5f6a7b8c9"
@@ -90,7 +89,7 @@ def test_a_push_to_a_server_that_never_answers_is_bounded_and_names_the_remote(
 ) -> None:
     checkout = tmp_path / "co"
     copy_fixture("hello-world", checkout)
-    env = {**make_home(tmp_path), **_identity()}
+    env = {**make_home(tmp_path), **identity()}
     for args in (
         ["init", "-q"],
         ["add", "-A"],
@@ -165,19 +164,6 @@ def test_sigterm_while_index_lock_is_held_releases_it_and_puts_everything_back(
     # And a rerun just works.
     rerun = run_tool(NO_PR, checkout, env)
     assert rerun.returncode == 0, rerun.stderr
-
-
-def _identity() -> dict[str, str]:
-    return {
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@example.com",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@example.com",
-    }
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(pytest.main([__file__]))
 
 
 # -- refusals worded from what the server said; full refs accepted ------------------------------------

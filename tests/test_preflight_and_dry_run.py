@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import run_tool, snapshot
+from tests.conftest import identity, run_tool, snapshot
 from tests.fakes.github import FakeGitHub
 from tests.gitserver import DEFAULT_TOKEN, GitServer, clean_env, clone, copy_fixture, make_home
 from updater.errors import UsageError
@@ -106,7 +106,7 @@ def test_a_plain_http_origin_elsewhere_is_refused_when_a_token_would_be_sent(tmp
     seed = copy_fixture("hello-world", checkout)
     env = clean_env()
     for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "seed"]):
-        subprocess.run(["git", *args], cwd=seed, check=True, env={**env, **_identity()})
+        subprocess.run(["git", *args], cwd=seed, check=True, env={**env, **identity()})
     subprocess.run(
         ["git", "remote", "add", "origin", "http://git.example.test/acme/r.git"], cwd=checkout, check=True
     )
@@ -284,12 +284,3 @@ def test_plain_values_keep_the_original_quoting(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     second = (tmp_path / "a").read_text().split("\n")[1]
     assert second.endswith("-compile-only '-substitute=v=it'\"'\"'s a\ttab'")
-
-
-def _identity() -> dict[str, str]:
-    return {
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@example.com",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@example.com",
-    }
