@@ -137,6 +137,15 @@ def connect(config: ProviderConfig, *, backoff: float | None = None) -> GitLabAd
             "UPDATE_GITOPS_REPO_TOKEN to an access token with the api scope, or store one for the host "
             "in ~/.git-credentials"
         )
+    if credential.kind == "job-token":
+        # Refused before anything is written or pushed: GitLab opens no merge-request endpoint to job
+        # tokens (it ignores JOB-TOKEN there: 404 on reads of a private project, 401 on writes).
+        raise ProviderError(
+            f"a CI job token ({credential.source}) cannot open merge requests: GitLab refuses job tokens on "
+            "its merge-request API; set GITLAB_TOKEN (git and the API), or UPDATE_GITOPS_REPO_API_TOKEN or "
+            "-api-token-file (the API only; git keeps the job token) to an access token with the api scope, "
+            "or pass -create-pull-request=false"
+        )
     api = api_base(config.origin, config.api_endpoint)
     path = repo_id(config.origin, api)
     if backoff is None:
@@ -151,9 +160,10 @@ def connect(config: ProviderConfig, *, backoff: float | None = None) -> GitLabAd
         retry_transient_errors=False,  # the session's retry policy does this, within the deadline
         # python-gitlab passes `verify` on every request, which would override the session's CA bundle.
         ssl_verify=config.ca_bundle or True,
-        # CI_JOB_TOKEN goes in JOB-TOKEN; access tokens (personal, project, group) in PRIVATE-TOKEN.
-        job_token=credential.secret if credential.kind == "job-token" else None,
-        private_token=None if credential.kind == "job-token" else credential.secret,
+        # Access tokens (personal, project, group) go in PRIVATE-TOKEN; an OAuth2 access token as
+        # `Authorization: Bearer`, the only way GitLab takes it.
+        oauth_token=credential.secret if credential.kind == "oauth" else None,
+        private_token=None if credential.kind == "oauth" else credential.secret,
     )
     return GitLabAdapter(config, client, api, path, backoff, http.call_log(session))
 
@@ -472,6 +482,28 @@ class GitLabAdapter:
             reason = f"GitLab reports detailed_merge_status={status}" if status else _message(exc)
         return f"GitLab refused to merge !{ref.iid} with method {method} ({_status(exc)}): {reason}"
 
+    def _rejected(self, source: str, status: str) -> str:
+        """A 401 for the token itself, worded by its kind."""
+        credential = self.config.credential
+        if credential is not None and credential.kind == "oauth":
+            return (
+                f"GitLab rejected the OAuth2 token from {source} ({status}) at {self.api}: it is invalid, "
+                "expired (GitLab's OAuth access tokens last two hours) or revoked; refresh it, or use an "
+                "access token with the api scope"
+            )
+        hint = ""
+        if credential is not None and not credential.secret.startswith("glpat-"):
+            # Not a personal/project/group access token by its prefix (instances may set their own): an
+            # OAuth2 access token, which has no documented prefix, is refused in PRIVATE-TOKEN.
+            hint = (
+                "; if it is an OAuth2 access token, pass it as GITLAB_OAUTH_TOKEN or set "
+                "UPDATE_GITOPS_REPO_TOKEN_TYPE=oauth (GitLab takes those only as Bearer)"
+            )
+        return (
+            f"GitLab rejected the token from {source} ({status}) at {self.api}: it is invalid, "
+            f"expired or revoked; set a valid access token with the api scope{hint}"
+        )
+
     def _is_job_token(self) -> bool:
         return self.config.credential is not None and self.config.credential.kind == "job-token"
 
@@ -500,10 +532,7 @@ class GitLabAdapter:
                 "with the api scope"
             )
         if code == 401:
-            return (
-                f"GitLab rejected the token from {source} ({status}) at {self.api}: it is invalid, "
-                f"expired or revoked; set a valid access token with the api scope"
-            )
+            return self._rejected(source, status)
         if code == 403:
             if "insufficient_scope" in message or "scope" in message.lower():
                 return (
@@ -569,6 +598,8 @@ def _message(exc: GitlabError) -> str:
         if body.get("error") == "insufficient_scope":
             needs = body.get("scope", "api")
             return f"insufficient_scope: {body.get('error_description', '')} (needs scope {needs})"
+        if body.get("error") and body.get("error_description"):  # OAuth's invalid_token (expired, revoked)
+            return _one_line(f"{body['error']}: {body['error_description']}")
         body = body.get("message", body.get("error", body))
     if body is None:
         body = exc.error_message

@@ -437,16 +437,95 @@ def test_bad_token_is_reported_as_invalid(fake: FakeGitLab) -> None:
     message = error_of(connect(config(fake, token="glpat-wrongtoken000000000")).find_open, "a", "main")
     assert "rejected the token from GITLAB_TOKEN (401 Unauthorized)" in message
     assert "glpat-wrongtoken000000000" not in message
+    assert "OAuth2" not in message  # a glpat- token is an access token: no OAuth hint
 
 
-def test_job_token_is_sent_as_job_token_and_its_limits_are_explained(fake: FakeGitLab) -> None:
+def test_job_token_is_refused_before_any_request_with_what_to_set(fake: FakeGitLab) -> None:
     fake.add_token(JOB_TOKEN, "ci-bot", kind="job")
-    adapter = connect(config(fake, token=JOB_TOKEN, kind="job-token"))
-    assert adapter.find_open("update-to-commit-1b39bd0", "main") is None  # reads are open to job tokens
-    assert fake.requests[0].request_headers["job-token"] == JOB_TOKEN
-    assert "private-token" not in fake.requests[0].request_headers
-    message = error_of(adapter.create, spec())
-    assert "job tokens cannot create or edit merge requests" in message and "GITLAB_TOKEN" in message
+    job = Credential(JOB_TOKEN, None, "job-token", "CI_JOB_TOKEN")
+    message = error_of(connect, config(fake, credential=job))
+    assert message.startswith("a CI job token (CI_JOB_TOKEN) cannot open merge requests")
+    assert "GITLAB_TOKEN" in message and "UPDATE_GITOPS_REPO_API_TOKEN or -api-token-file" in message
+    assert "-create-pull-request=false" in message
+    assert fake.requests == []
+
+
+def test_fake_takes_a_job_token_only_where_gitlab_does(fake: FakeGitLab) -> None:
+    """GitLab looks at JOB-TOKEN only on job-token endpoints; on the merge-request API it is anonymous."""
+    fake.add_token(JOB_TOKEN, "ci-bot", kind="job")
+    job = {"JOB-TOKEN": JOB_TOKEN}
+    assert requests.get(f"{fake.api_url}/job", headers=job, timeout=5).status_code == 200
+    listed = requests.get(f"{fake.api_url}{MRS}", headers=job, timeout=5)
+    assert (listed.status_code, listed.json()) == (404, {"message": "404 Project Not Found"})
+    created = requests.post(f"{fake.api_url}{MRS}", headers=job, json={"title": "t"}, timeout=5)
+    assert (created.status_code, created.json()) == (401, {"message": "401 Unauthorized"})
+    as_private = requests.get(f"{fake.api_url}{MRS}", headers={"PRIVATE-TOKEN": JOB_TOKEN}, timeout=5)
+    assert (as_private.status_code, as_private.json()) == (401, {"message": "401 Unauthorized"})
+    # A server whose fine-grained job-token permissions open merge-request reads (writes stay closed).
+    fake.job_token_can_read_merge_requests = True
+    assert requests.get(f"{fake.api_url}{MRS}", headers=job, timeout=5).status_code == 200
+    assert (
+        requests.post(f"{fake.api_url}{MRS}", headers=job, json={"title": "t"}, timeout=5).status_code == 401
+    )
+    private = requests.get(f"{fake.api_url}/job", headers={"PRIVATE-TOKEN": TOKEN}, timeout=5)
+    assert private.status_code == 401
+
+
+OAUTH = "9f8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a39281706f5e4d3c2b1a0"  # no documented prefix
+
+
+def oauth(fake: FakeGitLab, **state: bool) -> ProviderConfig:
+    fake.add_token(OAUTH, "ci-bot", kind="oauth", **state)
+    return config(fake, credential=Credential(OAUTH, None, "oauth", "GITLAB_OAUTH_TOKEN"))
+
+
+def test_oauth_token_is_sent_as_bearer_and_opens_the_merge_request(fake: FakeGitLab) -> None:
+    outcome = open_or_reuse(connect(oauth(fake)), spec())
+    assert outcome.operation == "created" and fake.mr(PROJECT, 1)["author"]["username"] == "ci-bot"
+    assert len(fake.requests) == 2
+    for call in fake.requests:
+        assert call.request_headers["authorization"] == f"Bearer {OAUTH}"
+        assert "private-token" not in call.request_headers and "job-token" not in call.request_headers
+
+
+@pytest.mark.parametrize(
+    ("state", "words"),
+    [
+        ("expired", "invalid_token: Token is expired. You can either do re-authorization or token refresh"),
+        ("revoked", "invalid_token: Token was revoked. You have to re-authorize from the user"),
+    ],
+)
+def test_expired_or_revoked_oauth_token_is_reported_in_gitlabs_words(
+    fake: FakeGitLab, state: str, words: str
+) -> None:
+    adapter = connect(oauth(fake, **{state: True}))
+    message = provider_error(lambda: adapter.find_open("a", "main"), OAUTH)
+    assert f"rejected the OAuth2 token from GITLAB_OAUTH_TOKEN (401 {words})" in message
+    assert "last two hours" in message
+    [call] = fake.requests
+    assert call.response_headers["WWW-Authenticate"].startswith('Bearer realm="Protected by OAuth 2.0"')
+
+
+def test_oauth_token_sent_as_an_access_token_is_refused_with_a_hint(fake: FakeGitLab) -> None:
+    fake.add_token(OAUTH, "ci-bot", kind="oauth")
+    adapter = connect(config(fake, token=OAUTH))  # GITLAB_TOKEN: PRIVATE-TOKEN, which knows no OAuth token
+    message = provider_error(lambda: adapter.find_open("a", "main"), OAUTH)
+    assert "rejected the token from GITLAB_TOKEN (401 Unauthorized)" in message
+    assert "GITLAB_OAUTH_TOKEN or set UPDATE_GITOPS_REPO_TOKEN_TYPE=oauth" in message
+    assert fake.requests[0].request_headers["private-token"] == OAUTH
+
+
+def test_read_api_oauth_token_is_told_to_use_the_api_scope(fake: FakeGitLab) -> None:
+    fake.add_token(OAUTH, "ci-bot", kind="oauth", scopes=("read_api",))
+    adapter = connect(config(fake, credential=Credential(OAUTH, None, "oauth", "GITLAB_OAUTH_TOKEN")))
+    message = provider_error(lambda: adapter.create(spec()), OAUTH)
+    assert "(403 insufficient_scope" in message and "lacks the api scope" in message
+
+
+def test_fake_takes_an_access_token_as_bearer_too(fake: FakeGitLab) -> None:
+    """GitLab's docs: personal, project and group access tokens also work in OAuth-compliant headers."""
+    answer = requests.get(f"{fake.api_url}{MRS}", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5)
+    assert answer.status_code == 200
 
 
 def test_read_api_token_is_told_to_use_the_api_scope(fake: FakeGitLab) -> None:

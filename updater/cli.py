@@ -322,7 +322,7 @@ class Forge:
 
             config = ProviderConfig(
                 origin=self.remote.origin,
-                credential=self.remote.credential,
+                credential=self.remote.api_credential,  # git's, unless the API was given its own
                 api_endpoint=self.opts.api_endpoint or None,
                 ca_bundle=self.remote.ca_bundle,
                 warn=log.warn,
@@ -424,8 +424,10 @@ def _dry_run_report(
     result.credential = credential.source if credential is not None else None
     result.provider = remote.provider
     log.info(f"would commit on branch {branch} with message: {message.rstrip()}")
+    api = remote.api_credential
+    api_own = f"; the API's: from {api.source}" if api is not None and api is not credential else ""
     log.info(
-        f"credential: {'from ' + credential.source if credential else 'none found'} "
+        f"credential: {'from ' + credential.source if credential else 'none found'}{api_own} "
         f"(provider {remote.provider})"
     )
     if forge is None:

@@ -6,6 +6,11 @@ First found wins:
   3. git's credential helpers (`git credential fill`), which read ~/.git-credentials as Tekton
      writes it and understand its encodings (a non-default port is stored as host%3aPORT);
   4. user:token embedded in the origin URL.
+The provider's API may take a credential of its own (`find_api_credential`: -api-token-file, or
+UPDATE_GITOPS_REPO_API_TOKEN), e.g. when git pushes with GitLab's CI_JOB_TOKEN, which the merge-request
+API refuses; without one, the API uses git's. A source whose name does not say what kind of token it
+holds (the tool's own, git's helpers, the origin URL) holds one of UPDATE_GITOPS_REPO_TOKEN_TYPE
+(`token`, the default, or `oauth`: an OAuth2 access token, which GitLab takes as Bearer only).
 Tokens are never put on a command line: git gets them through environment variables only.
 What is found is a `Credential` (updater/values.py, shared with the provider adapters).
 """
@@ -24,7 +29,7 @@ from updater.values import BITBUCKET_API_TOKEN_GIT_USER, Credential
 # No dataclasses, typing or pathlib at run time: every deploy pays for their import (docs/benchmarks.md).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from updater.values import Origin
+    from updater.values import Kind, Origin
 
 
 def _env(name: str) -> str | None:
@@ -32,16 +37,37 @@ def _env(name: str) -> str | None:
     return value or None
 
 
+def _read_token_file(path: str, flag: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            secret = fh.read().strip()
+    except OSError as exc:
+        raise UsageError(f"{flag} {path}: cannot read it ({exc.strerror})") from None
+    if not secret:
+        raise UsageError(f"{flag} {path} is empty")
+    return secret
+
+
+TOKEN_TYPES = ("token", "oauth")
+
+
+def _typed(found: Credential | None, provider: str) -> Credential | None:
+    """UPDATE_GITOPS_REPO_TOKEN_TYPE applied to a credential whose source does not say its kind."""
+    kind = (_env("UPDATE_GITOPS_REPO_TOKEN_TYPE") or "token").lower()
+    if kind not in TOKEN_TYPES:
+        raise UsageError(f"UPDATE_GITOPS_REPO_TOKEN_TYPE={kind}: use one of {', '.join(TOKEN_TYPES)}")
+    if found is None or kind == "token" or found.kind != "token":
+        return found
+    # Bitbucket Cloud takes an OAuth2 access token as it takes its access tokens (Bearer, x-token-auth);
+    # GitHub and Bitbucket Server take it as they take any token.
+    oauth: Kind = "access-token" if provider == "bitbucket-cloud" else "oauth"
+    return Credential(found.secret, found.username, oauth, found.source, found.api_username)
+
+
 def _from_tool(token_file: str | None) -> Credential | None:
     username = _env("UPDATE_GITOPS_REPO_USERNAME")
     if token_file:
-        try:
-            with open(token_file, encoding="utf-8") as fh:
-                secret = fh.read().strip()
-        except OSError as exc:
-            raise UsageError(f"-token-file {token_file}: cannot read it ({exc.strerror})") from None
-        if not secret:
-            raise UsageError(f"-token-file {token_file} is empty")
+        secret = _read_token_file(token_file, "-token-file")
         return Credential(secret, username, "token", f"-token-file {token_file}")
     env_secret = _env("UPDATE_GITOPS_REPO_TOKEN")
     if env_secret:
@@ -58,6 +84,8 @@ def _from_provider_env(provider: str) -> Credential | None:
         for name in ("GITLAB_TOKEN", "GL_TOKEN"):
             if secret := _env(name):
                 return Credential(secret, None, "token", name)
+        if secret := _env("GITLAB_OAUTH_TOKEN"):  # an OAuth2 access token: API Bearer, git user oauth2
+            return Credential(secret, None, "oauth", "GITLAB_OAUTH_TOKEN")
         if secret := _env("CI_JOB_TOKEN"):
             return Credential(secret, None, "job-token", "CI_JOB_TOKEN")
     elif provider == "bitbucket-cloud":
@@ -119,9 +147,13 @@ def git_credential_fill(origin: Origin) -> Credential | None:
 
 def find_credential(origin: Origin, provider: str, token_file: str | None = None) -> Credential | None:
     """The first credential found, in the order of spec §6; None if there is none anywhere."""
-    found = _from_tool(token_file) or _from_provider_env(provider) or git_credential_fill(origin)
+    found = (
+        _typed(_from_tool(token_file), provider)
+        or _from_provider_env(provider)
+        or _typed(git_credential_fill(origin), provider)
+    )
     if found is None and origin.password:
-        found = Credential(origin.password, origin.username, "token", "origin URL")
+        found = _typed(Credential(origin.password, origin.username, "token", "origin URL"), provider)
     if found is not None:
         redact.register(found.secret, found.username)
         if found.username is None and origin.username and found.source != "origin URL":
@@ -131,6 +163,33 @@ def find_credential(origin: Origin, provider: str, token_file: str | None = None
             found = _bitbucket_cloud_email(found)
             redact.register(found.secret, found.api_username)
             redact.register(found.secret, BITBUCKET_API_TOKEN_GIT_USER)
+    return found
+
+
+def find_api_credential(provider: str, api_token_file: str | None = None) -> Credential | None:
+    """The provider API's own credential, when it is not git's: -api-token-file, else
+    UPDATE_GITOPS_REPO_API_TOKEN; None means the API uses the credential git uses.
+
+    Provider-neutral: any token the API takes, of UPDATE_GITOPS_REPO_TOKEN_TYPE. On Bitbucket Cloud it
+    is an Atlassian API token when BITBUCKET_EMAIL is set (REST takes those with the e-mail), else an
+    access token (Bearer).
+    """
+    if api_token_file:
+        secret = _read_token_file(api_token_file, "-api-token-file")
+        source = f"-api-token-file {api_token_file}"
+    else:
+        secret, source = _env("UPDATE_GITOPS_REPO_API_TOKEN") or "", "UPDATE_GITOPS_REPO_API_TOKEN"
+        if not secret:
+            return None
+    redact.register(secret, None)
+    found = _typed(Credential(secret, None, "token", source), provider)
+    assert found is not None
+    email = _env("BITBUCKET_EMAIL")
+    if provider == "bitbucket-cloud" and found.kind == "token":
+        if email:
+            redact.register(secret, email)
+            return Credential(secret, None, "api-token", source, api_username=email)
+        return Credential(secret, None, "access-token", source)
     return found
 
 

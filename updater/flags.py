@@ -170,6 +170,14 @@ _FLAGS: list[Flag] = [
         "path",
     ),
     Flag(
+        "api-token-file",
+        "str",
+        "",
+        "read a token for the provider's API only from this file; git keeps the other credential "
+        "(e.g. GitLab's CI_JOB_TOKEN, which cannot open merge requests)",
+        "path",
+    ),
+    Flag(
         "results-dir",
         "str",
         "",
@@ -229,6 +237,7 @@ class Options:
     reviewers: list[str]
     draft: bool
     token_file: str
+    api_token_file: str
     results_dir: str
     ca_bundle: str
     push_attempts: int
@@ -319,11 +328,14 @@ def usage() -> str:
         "Credentials (never on the command line), first found wins:",
         "  -token-file, or UPDATE_GITOPS_REPO_TOKEN (+ UPDATE_GITOPS_REPO_USERNAME);",
         "  github: GITHUB_TOKEN, GH_TOKEN, GH_ENTERPRISE_TOKEN;",
-        "  gitlab: GITLAB_TOKEN, GL_TOKEN, CI_JOB_TOKEN;",
+        "  gitlab: GITLAB_TOKEN, GL_TOKEN, GITLAB_OAUTH_TOKEN (OAuth2), CI_JOB_TOKEN (git only: give the",
+        "    API its own token with -api-token-file or UPDATE_GITOPS_REPO_API_TOKEN);",
         "  bitbucket-cloud: BITBUCKET_EMAIL + BITBUCKET_API_TOKEN (+ BITBUCKET_USERNAME for git), or",
         "    BITBUCKET_ACCESS_TOKEN, BITBUCKET_TOKEN (app passwords were removed on 2026-07-28);",
         "  bitbucket-server: BITBUCKET_SERVER_TOKEN or BITBUCKET_TOKEN (+ BITBUCKET_USERNAME);",
         "  then git's credential helpers (~/.git-credentials), then user:token in the origin URL.",
+        "  UPDATE_GITOPS_REPO_TOKEN_TYPE=oauth: the token of the tool's own sources, git's helpers or the",
+        "    origin URL is an OAuth2 access token (sent as Bearer).",
         "",
         "Exit status: 0 success (changed or nothing to change), 1 runtime failure (git, network, API),",
         "2 usage or input error (bad flag, bad substitution, template error, missing key).",

@@ -72,7 +72,7 @@ def refuse_plain_http(url: str, what: str, allowed: bool) -> None:
 class Remote:
     """origin, the provider serving it, and how git authenticates to it: settled before any write."""
 
-    __slots__ = ("auth_env", "ca_bundle", "credential", "origin", "provider", "target")
+    __slots__ = ("api_credential", "auth_env", "ca_bundle", "credential", "origin", "provider", "target")
 
     def __init__(
         self,
@@ -82,10 +82,13 @@ class Remote:
         auth_env: dict[str, str],
         target: str,
         ca_bundle: str | None = None,
+        api_credential: Credential | None = None,
     ) -> None:
         self.origin = origin
         self.provider = provider
-        self.credential = credential
+        self.credential = credential  # what git sends
+        # What the provider's API gets: -api-token-file / UPDATE_GITOPS_REPO_API_TOKEN, else git's.
+        self.api_credential = api_credential or credential
         self.auth_env = auth_env
         self.target = target  # what git pushes to: "origin", or origin's URL without the user:token in it
         self.ca_bundle = ca_bundle  # the CA certificates git and the API client both trust; None: defaults
@@ -94,7 +97,13 @@ class Remote:
 def resolve_remote(opts: Options, origin_url: str | None) -> Remote:
     """origin, its provider, the credential and CA bundle, and git's auth environment, settled up front."""
     from updater import log
-    from updater.credentials import PROXY_VARIABLES, find_ca_bundle, find_credential, proxy_env
+    from updater.credentials import (
+        PROXY_VARIABLES,
+        find_api_credential,
+        find_ca_bundle,
+        find_credential,
+        proxy_env,
+    )
     from updater.gitproc import config_env
 
     if origin_url is None:
@@ -112,6 +121,9 @@ def resolve_remote(opts: Options, origin_url: str | None) -> Remote:
     ca = find_ca_bundle(opts.ca_bundle or None)
     env = proxy_env()
     credential = find_credential(origin, provider, opts.token_file or None)
+    api_credential = find_api_credential(provider, opts.api_token_file or None)
+    if api_credential is not None:
+        log.debug(f"the {provider} API authenticates with the token from {api_credential.source}")
     settings: dict[str, str] = {}
     if credential is not None and origin.is_http:
         refuse_plain_http(origin.url, "origin", opts.allow_insecure_http)
@@ -135,4 +147,4 @@ def resolve_remote(opts: Options, origin_url: str | None) -> Remote:
     # talk to the same URL without it and send the token as a header instead.
     target = origin.url_without_credentials if origin.is_http and origin.password else "origin"
     auth_env = {**(config_env(settings) if settings else {}), **env}
-    return Remote(origin, provider, credential, auth_env, target, ca.path if ca else None)
+    return Remote(origin, provider, credential, auth_env, target, ca.path if ca else None, api_credential)

@@ -27,7 +27,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Literal
 
-    Kind = Literal["token", "job-token", "app-password", "access-token", "api-token"]
+    Kind = Literal["token", "job-token", "oauth", "app-password", "access-token", "api-token"]
 
 # -- origin ------------------------------------------------------------------------------------------------
 
@@ -179,6 +179,8 @@ class Credential:
     def git_username(self, provider: str) -> str:
         if self.kind == "job-token":
             return "gitlab-ci-token"
+        if self.kind == "oauth" and provider == "gitlab":
+            return "oauth2"  # GitLab takes an OAuth2 access token over HTTPS with this username only
         if provider == "bitbucket-cloud" and (
             (self.kind == "api-token" and not self.username) or "@" in (self.username or "")
         ):

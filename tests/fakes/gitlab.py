@@ -7,10 +7,16 @@ codes and bodies the adapter depends on:
 
 - Projects are addressed by numeric id or URL-encoded full path (`group%2Fsub%2Frepo`); the fake
   sees the raw request line, so an unencoded path does not match (404 `{"error":"404 Not Found"}`).
-- Auth: `PRIVATE-TOKEN`, `Authorization: Bearer`, or `JOB-TOKEN`; a bad token is 401
-  `{"message":"401 Unauthorized"}`; a `read_api` token writing is 403 `insufficient_scope`; a
-  project the user cannot see is 404 `{"message":"404 Project Not Found"}`; a CI job token is refused
-  (401) on the endpoints GitLab does not open to job tokens (creating or editing merge requests).
+- Auth (docs.gitlab.com/api/rest/authentication, ci/jobs/ci_job_token, api/oauth2): personal, project
+  and group access tokens in `PRIVATE-TOKEN` (or `private_token`) or as `Authorization: Bearer`;
+  OAuth2 access tokens only as Bearer (or `access_token`) — in `PRIVATE-TOKEN` they are unknown, 401;
+  an expired or revoked OAuth token is 401 `{"error":"invalid_token","error_description":...}` with a
+  `WWW-Authenticate: Bearer` header; any other bad token is 401 `{"message":"401 Unauthorized"}`; a
+  `read_api` token writing is 403 `{"error":"insufficient_scope",...,"scope":"api"}`; a project the
+  user cannot see is 404 `{"message":"404 Project Not Found"}`. A CI job token (`JOB-TOKEN`) counts
+  only on the endpoints GitLab opens to job tokens (here `GET /job`; merge-request reads only when
+  `job_token_can_read_merge_requests`): elsewhere GitLab ignores it and the request is anonymous, so
+  reading a private project is 404 and any merge-request write 401 (`authenticate_non_get!`).
 - Merge requests: `iid` per project, global `id`, states opened/closed/merged, `Draft:` title prefix,
   409 with a list message for a duplicate open MR, merge refusals 401 (may not merge into a protected
   branch), 405 (not mergeable: draft, closed, pipeline, approvals, threads, still checking),
@@ -68,7 +74,9 @@ class FakeGitLab(FakeService):
         self.tokens: dict[str, dict[str, Any]] = {}
         self.projects: dict[str, dict[str, Any]] = {}  # full path (lower-cased) -> project
         self.merge_requests: list[dict[str, Any]] = []
-        self.job_token_can_read_merge_requests = True  # GitLab 17.x opens MR reads to job tokens
+        # No merge-request endpoint is in GitLab's job-token feature list; a server whose fine-grained
+        # job-token permissions open merge-request reads is modelled by turning this on.
+        self.job_token_can_read_merge_requests = False
         self._ids = itertools.count(101)
 
     # -- set-up ---------------------------------------------------------------------------------------
@@ -94,12 +102,26 @@ class FakeGitLab(FakeService):
         return user
 
     def add_token(
-        self, token: str, username: str, *, scopes: tuple[str, ...] = ("api",), kind: str = "personal"
+        self,
+        token: str,
+        username: str,
+        *,
+        scopes: tuple[str, ...] = ("api",),
+        kind: str = "personal",
+        expired: bool = False,
+        revoked: bool = False,
     ) -> None:
-        """kind: personal/project/group access token, or "job" for a CI job token (sent as JOB-TOKEN)."""
+        """kind: personal/project/group access token, "oauth" for an OAuth2 access token (Bearer only),
+        or "job" for a CI job token (sent as JOB-TOKEN). expired/revoked: an OAuth token's states."""
         if username.lower() not in self.users:
             self.add_user(username)
-        self.tokens[token] = {"user": username.lower(), "scopes": set(scopes), "kind": kind}
+        self.tokens[token] = {
+            "user": username.lower(),
+            "scopes": set(scopes),
+            "kind": kind,
+            "expired": expired,
+            "revoked": revoked,
+        }
 
     def add_repo(
         self,
@@ -237,19 +259,33 @@ class FakeGitLab(FakeService):
         if isinstance(auth, Reply):
             return auth
         method = request.method
+        if relative == "/job" and method == "GET":
+            # "Get job tokens job": the one endpoint here that takes a job token and nothing else.
+            if auth is None or auth["kind"] != "job":
+                return Reply.json(401, {"message": "401 Unauthorized"})
+            return Reply.json(
+                200, {"id": 4242, "status": "running", "user": self._user(self.users[auth["user"]])}
+            )
+        match = re.fullmatch(r"/projects/([^/]+)(/.*)?", relative)
+        rest = (match[2] or "") if match else ""
+        is_write = method in ("POST", "PUT", "DELETE")
+        job_reads_mrs = self.job_token_can_read_merge_requests and rest.startswith("/merge_requests")
+        if auth and auth["kind"] == "job" and (is_write or not job_reads_mrs):
+            # Not a job-token endpoint: GitLab does not look at JOB-TOKEN, the request is anonymous.
+            auth = None
         if relative == "/users" and method == "GET":
             return self._list_users(request)
-        match = re.fullmatch(r"/projects/([^/]+)(/.*)?", relative)
         if not match:
             return Reply.json(404, _NOT_FOUND)
-        rest = match[2] or ""
         if not re.fullmatch(r"(/merge_requests(/\d+(/merge|/rebase)?)?|/repository/branches/[^/]+)?", rest):
             return Reply.json(404, _NOT_FOUND)  # no such route, as for an unencoded project path
+        if auth is None and is_write:
+            # lib/api/merge_requests.rb: `before { authenticate_non_get! }`, ahead of the project lookup.
+            return Reply.json(401, {"message": "401 Unauthorized"})
         project = self._find_project(urllib.parse.unquote(match[1]))
         access = self._access(project, auth) if project else 0
         if project is None or (access < GUEST and project["visibility"] != "public"):
             return Reply.json(404, {"message": "404 Project Not Found"})
-        is_write = method in ("POST", "PUT", "DELETE")
         if auth and "api" not in auth["scopes"] and is_write and auth["kind"] != "job":
             return Reply.json(
                 403,
@@ -260,10 +296,6 @@ class FakeGitLab(FakeService):
                     "scope": "api",
                 },
             )
-        if auth and auth["kind"] == "job" and (is_write or not self.job_token_can_read_merge_requests):
-            return Reply.json(401, {"message": "401 Unauthorized"})
-        if auth is None and is_write:
-            return Reply.json(401, {"message": "401 Unauthorized"})
 
         if rest == "" and method == "GET":
             return Reply.json(200, self._public(project))
@@ -290,17 +322,38 @@ class FakeGitLab(FakeService):
         return Reply.json(404, _NOT_FOUND)
 
     def _authenticate(self, request: RawRequest) -> dict[str, Any] | Reply | None:
-        token = request.header("private-token") or request.header("job-token")
+        token = request.header("private-token") or request.param("private_token")
+        how = "private" if token else ""
+        if not token and (token := request.header("job-token") or request.param("job_token")):
+            how = "job"
         bearer = request.header("authorization") or ""
         if not token and bearer.lower().startswith("bearer "):
-            token = bearer[7:].strip()
-        token = token or request.param("private_token") or request.param("job_token")
+            token, how = bearer[7:].strip(), "bearer"
+        if not token and (token := request.param("access_token")):
+            how = "bearer"
         if not token:
             return None
         found = self.tokens.get(token)
-        sent_as_job = request.header("job-token") is not None or request.param("job_token") is not None
-        if found is None or (found["kind"] == "job") != sent_as_job:
-            return Reply.json(401, {"message": "401 Unauthorized"})
+        unauthorized = Reply.json(401, {"message": "401 Unauthorized"})
+        if found is None or (found["kind"] == "job") != (how == "job"):
+            return unauthorized
+        if found["kind"] == "oauth":
+            if how != "bearer":
+                return unauthorized  # PRIVATE-TOKEN is looked up among access tokens only
+            for state, words in (
+                ("revoked", "Token was revoked. You have to re-authorize from the user."),
+                ("expired", "Token is expired. You can either do re-authorization or token refresh."),
+            ):
+                if found[state]:
+                    challenge = (
+                        'Bearer realm="Protected by OAuth 2.0", error="invalid_token", '
+                        f'error_description="{words}"'
+                    )
+                    return Reply.json(
+                        401,
+                        {"error": "invalid_token", "error_description": words},
+                        {"WWW-Authenticate": challenge},
+                    )
         return found
 
     def _find_project(self, ident: str) -> dict[str, Any] | None:
