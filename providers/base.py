@@ -74,6 +74,31 @@ class Adapter(Protocol):
         """Merge, or raise ProviderError saying why the repository or branch protection refused."""
         ...
 
+    # For -merge-when=checks-pass and -wait (providers/merging.py), looked up with getattr so that an
+    # adapter without them still serves the rest:
+    #
+    #   def auto_merge(self, pr, method) -> str:  "merged" | "auto-enabled" | "unsupported"
+    #       Turn the forge's auto-merge on (or merge at once when there is nothing to wait for).
+    #   def merge_state(self, pr) -> MergeState:  one look, as few requests as the forge allows.
+
+
+@dataclass(frozen=True)
+class MergeState:
+    """One look at a pull request while merging when checks pass or waiting (providers/merging.py).
+
+    state: "open", "merged" or "closed" (declined, superseded: anything that will not merge);
+    checks: "passed", "pending", "failed" or "none" (no checks reported), as the forge sums them up;
+    ready: the tool may merge it now (checks passed and nothing else blocks, as far as the API says);
+    auto_merge: whether the forge's auto-merge is on (None: the adapter cannot tell);
+    detail: a short reason for messages ("ci/build failed", "2 builds in progress"), or "".
+    """
+
+    state: str
+    checks: str = "none"
+    ready: bool = False
+    auto_merge: bool | None = None
+    detail: str = ""
+
 
 @dataclass(frozen=True)
 class Outcome:

@@ -19,7 +19,7 @@ from github.PullRequest import PullRequest as GhPullRequest
 from github.Repository import Repository
 
 from providers import http
-from providers.base import MergeMethod, ProviderConfig, PullRequest, PullRequestSpec
+from providers.base import MergeMethod, MergeState, ProviderConfig, PullRequest, PullRequestSpec
 from updater import redact
 from updater.errors import ProviderError
 from updater.values import Origin
@@ -191,6 +191,118 @@ class GitHubAdapter:
                 f"GitHub did not merge pull request #{pr.number} ({method}): {_one_line(result.message)}"
             )
 
+    # -- merge when checks pass (providers/merging.py) ------------------------------------------------
+
+    def auto_merge(self, pr: PullRequest, method: MergeMethod) -> str:
+        """Turn GitHub's auto-merge on: GraphQL `enablePullRequestAutoMerge`, one request.
+
+        GitHub refuses it for a pull request that could be merged right now ("Pull request is in clean
+        status", also unstable or has-hooks): nothing to wait for, so it is merged at once (one more
+        request, the REST merge). Pinned to the head this run saw, as the direct merge is.
+        """
+        handle = self._handle(pr)
+        action = f"enable auto-merge of pull request #{pr.number}"
+        self.config.debug(f"GitHub: {action} ({method})")
+        variables = {
+            "pullRequestId": handle.node_id,
+            "mergeMethod": method.upper(),
+            "expectedHeadOid": handle.head.sha,
+        }
+        errors, _data = self._graphql(action, _ENABLE_AUTO_MERGE, variables)
+        if not errors:
+            return "auto-enabled"
+        message = "; ".join(_one_line(str(e.get("message") or e.get("type") or "")) for e in errors)
+        low = message.lower()
+        if any(f"is in {status} status" in low for status in _MERGEABLE_NOW):
+            self.config.debug(
+                f"GitHub: {message}: nothing to wait for; merging pull request #{pr.number} now"
+            )
+            self.merge(pr, method)
+            return "merged"
+        source = self.config.credential.source if self.config.credential else "the environment"
+        if "auto merge is not allowed" in low or "auto-merge is not allowed" in low:
+            raise ProviderError(
+                f"GitHub refused to enable auto-merge of pull request #{pr.number}: {message} "
+                f"({self.full_name}); an admin can turn on Settings > General > Pull Requests > Allow "
+                "auto-merge (private repositories need a GitHub Pro, Team or Enterprise plan for it), "
+                "or use -merge-when=now"
+            )
+        types = {str(e.get("type") or "") for e in errors}
+        if "FORBIDDEN" in types or "not accessible" in low or "not allowed to" in low or "permission" in low:
+            raise ProviderError(
+                f"GitHub refused to enable auto-merge of pull request #{pr.number}: {message}; the token "
+                f"from {source} needs Contents and Pull requests write permission (classic: repo scope) on "
+                f"{self.full_name}"
+            )
+        if "draft" in low:
+            hint = "mark the pull request ready for review first"
+        elif "method" in low:
+            hint = "choose a merge method the repository allows (its settings, Pull Requests section)"
+        elif "head" in low and ("sha" in low or "oid" in low):
+            hint = "someone pushed to the branch meanwhile; rerun"
+        else:
+            hint = "see the repository's merge settings and branch protection"
+        raise ProviderError(
+            f"GitHub refused to enable auto-merge of pull request #{pr.number} with method {method}: "
+            f"{message}; {hint}"
+        )
+
+    def merge_state(self, pr: PullRequest) -> MergeState:
+        """One GraphQL query: state, auto-merge, and the head commit's checks with which are required."""
+        owner, name = self.full_name.split("/", 1)
+        action = f"read the checks of pull request #{pr.number}"
+        errors, data = self._graphql(
+            action, _MERGE_STATE, {"owner": owner, "name": name, "number": pr.number}
+        )
+        node = ((data.get("repository") or {}).get("pullRequest")) or {}
+        if errors or not node:
+            message = "; ".join(_one_line(str(e.get("message") or "")) for e in errors) or "no pull request"
+            raise ProviderError(f"GitHub answered trying to {action} on {self.full_name}: {message}")
+        state = str(node.get("state") or "").upper()
+        if node.get("merged") or state == "MERGED":
+            return MergeState("merged", "passed")
+        if state == "CLOSED":
+            return MergeState("closed")
+        commits = ((node.get("commits") or {}).get("nodes")) or [{}]
+        rollup = ((commits[-1].get("commit") or {}).get("statusCheckRollup")) or {}
+        contexts = ((rollup.get("contexts") or {}).get("nodes")) or []
+        failed, pending = [], []
+        for context in contexts:
+            label = str(context.get("name") or context.get("context") or "?")
+            verdict = str(context.get("conclusion") or context.get("state") or "PENDING").upper()
+            if context.get("isRequired") and verdict in _FAILED:
+                failed.append(label)
+            elif context.get("isRequired") and verdict not in _PASSED:
+                pending.append(label)
+        summary = str(rollup.get("state") or "").upper()
+        if failed:
+            checks, detail = "failed", f"{', '.join(failed)} failed"
+        elif not rollup:
+            checks, detail = "none", ""
+        elif summary == "SUCCESS" or (not pending and summary in _FAILED):
+            checks, detail = "passed", ""  # only optional checks failed: GitHub merges all the same
+        else:
+            checks, detail = "pending", f"waiting for {', '.join(pending)}" if pending else ""
+        ready = str(node.get("mergeStateStatus") or "").lower() in _MERGEABLE_NOW
+        return MergeState("open", checks, ready, node.get("autoMergeRequest") is not None, detail)
+
+    def _graphql(
+        self, action: str, query: str, variables: dict[str, Any]
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """POST the GraphQL endpoint (`/graphql` on api.github.com, `/api/graphql` on Enterprise Server,
+        beside `/api/v3`): (errors, data). HTTP failures become one-line ProviderErrors as REST's do."""
+        requester = self.client.requester
+
+        def post() -> dict[str, Any]:
+            _headers, payload = requester.requestJsonAndCheck(
+                "POST", requester.graphql_url, input={"query": query, "variables": variables}
+            )
+            return payload if isinstance(payload, dict) else {}
+
+        payload = self._call(action, post)
+        errors = [e for e in payload.get("errors") or [] if isinstance(e, dict)]
+        return errors, payload.get("data") or {}
+
     # -- helpers ------------------------------------------------------------------------------------
 
     def _create(self, spec: PullRequestSpec, draft: bool) -> GhPullRequest:
@@ -334,6 +446,35 @@ class GitHubAdapter:
         if worded is not None:
             return worded
         return f"GitHub refused to {action} on {where} ({status}): {reason}"
+
+
+# GitHub's merge state statuses in which auto-merge cannot be enabled, because it can merge right now.
+_MERGEABLE_NOW = ("clean", "unstable", "has_hooks", "has hooks")
+_FAILED = frozenset({"FAILURE", "ERROR", "TIMED_OUT", "CANCELLED", "ACTION_REQUIRED", "STARTUP_FAILURE"})
+_PASSED = frozenset({"SUCCESS", "NEUTRAL", "SKIPPED"})
+_ENABLE_AUTO_MERGE = """
+mutation($pullRequestId: ID!, $mergeMethod: PullRequestMergeMethod, $expectedHeadOid: GitObjectID) {
+  enablePullRequestAutoMerge(input: {pullRequestId: $pullRequestId, mergeMethod: $mergeMethod,
+                                     expectedHeadOid: $expectedHeadOid}) {
+    pullRequest { number autoMergeRequest { enabledAt mergeMethod } }
+  }
+}
+"""
+_MERGE_STATE = """
+query($owner: String!, $name: String!, $number: Int!) {
+  repository(owner: $owner, name: $name) {
+    pullRequest(number: $number) {
+      state merged mergeStateStatus
+      autoMergeRequest { enabledAt mergeMethod }
+      commits(last: 1) { nodes { commit { oid statusCheckRollup { state contexts(first: 100) { nodes {
+        __typename
+        ... on CheckRun { name status conclusion isRequired(pullRequestNumber: $number) }
+        ... on StatusContext { context state isRequired(pullRequestNumber: $number) }
+      } } } } } }
+    }
+  }
+}
+"""
 
 
 def _wrap(pr: GhPullRequest) -> PullRequest:

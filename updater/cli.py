@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any, NoReturn
 
-    from providers.base import Adapter, PullRequestSpec
+    from providers.base import Adapter, PullRequest, PullRequestSpec
     from updater.gitproc import Git
     from updater.remote import Remote
     from updater.render import Rendered
@@ -289,6 +289,8 @@ def _check_flags(opts: flags.Options) -> None:
         log.warn(
             "-merge-pull-request does nothing with -create-pull-request=false: no pull request is opened"
         )
+    elif (opts.merge_when != "now" or opts.wait) and not opts.create_pull_request:
+        log.warn("-merge-when and -wait do nothing with -create-pull-request=false: no pull request opens")
     if opts.results_dir:
         _check_results_dir(opts.results_dir)
 
@@ -330,10 +332,17 @@ class Forge:
             )
             opts, provider = self.opts, self.remote.provider
             bitbucket_only = opts.merge_method in flags.BITBUCKET_CLOUD_STRATEGIES
-            if opts.merge_pull_request and bitbucket_only and provider != "bitbucket-cloud":
+            if opts.merge_requested and bitbucket_only and provider != "bitbucket-cloud":
                 raise UsageError(
                     f"-merge-method={opts.merge_method} is a Bitbucket Cloud strategy; "
                     f"{provider} takes merge, squash or rebase"
+                )
+            if opts.merge_when == "checks-pass" and not opts.wait and provider == "bitbucket-cloud":
+                # Known before anything is pushed: nothing would merge it once its checks pass.
+                raise UsageError(
+                    "Bitbucket Cloud has no auto-merge: -merge-when=checks-pass needs -wait=DURATION "
+                    "(e.g. -wait=30m), the longest the tool may wait for the checks to merge the pull "
+                    "request itself"
                 )
             adapter = providers.connect(provider, config)
             if config.credential is not None:
@@ -396,10 +405,33 @@ def _pull_request(
     result.pull_request = PullRequestResult(pr.url, pr.number, outcome.operation, base)
     result.operation = outcome.operation
     log.info(f"pull request {outcome.operation}: {pr.url}")
-    if opts.merge_pull_request:
-        forge.adapter().merge(pr, opts.merge_method)  # type: ignore[arg-type]
-        result.pull_request.merged = True
-        log.info(f"pull request merged ({opts.merge_method}): {pr.url}")
+    if opts.merge_requested or opts.wait:
+        _land(opts, forge.adapter(), pr, result)
+
+
+def _land(opts: flags.Options, adapter: Adapter, pr: PullRequest, result: Result) -> None:
+    """Merge now or when checks pass, and/or wait until it lands (providers/merging.py)."""
+    from providers import merging
+    from updater import log
+
+    assert result.pull_request is not None
+    try:
+        status = merging.land(
+            adapter,
+            pr,
+            merge=opts.merge_requested,
+            when=opts.merge_when,
+            method=opts.merge_method,
+            wait=opts.wait,
+            log=log,
+        )
+    except UpdaterError as exc:
+        result.merge = str(getattr(exc, "merge", "failed"))
+        raise
+    result.merge = status
+    result.pull_request.merged = status == "merged"
+    how = f" ({opts.merge_method})" if opts.merge_requested else ""
+    log.info(f"pull request merge: {status}{how}: {pr.url}")
 
 
 def _dry_run_report(

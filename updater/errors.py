@@ -9,6 +9,9 @@ from __future__ import annotations
 EXIT_OK = 0
 EXIT_FAILURE = 1  # git, network, API: the run was fine, the world said no
 EXIT_USAGE = 2  # bad flag, bad substitution, template error, missing key: fix the input
+# -merge-when / -wait (docs/providers.md, "Merge when checks pass"): the pull request did not land.
+EXIT_NOT_MERGED = 3  # it will not land as it is: closed without merging, a check failed, auto-merge off
+EXIT_NOT_MERGED_YET = 4  # it may still land: -wait ran out, or there was no wait and checks are pending
 
 
 class UpdaterError(Exception):
@@ -35,6 +38,24 @@ class GitError(UpdaterError):
 
 class ProviderError(UpdaterError):
     """The SCM API refused or failed (auth, not found, merge refused, retries exhausted)."""
+
+
+class NotMerged(ProviderError):
+    """The pull request will not land as it is (closed without merging, a required check failed,
+    auto-merge turned off while waiting). `merge` is the result's merge status."""
+
+    exit_code = EXIT_NOT_MERGED
+
+    def __init__(self, message: str, merge: str) -> None:
+        super().__init__(message)
+        self.merge = merge
+
+
+class NotMergedYet(NotMerged):
+    """The pull request is open and may still land: -wait ran out, or checks are pending and
+    nothing waits for them (`merge`: timed-out, checks-pending)."""
+
+    exit_code = EXIT_NOT_MERGED_YET
 
 
 class Terminated(KeyboardInterrupt):

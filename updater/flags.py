@@ -14,7 +14,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Literal
 
-    Kind = Literal["bool", "str", "list", "int"]
+    Kind = Literal["bool", "str", "list", "int", "duration"]
 
 
 class Flag:
@@ -153,6 +153,24 @@ _FLAGS: list[Flag] = [
         "method",
         ("merge", "squash", "rebase", *BITBUCKET_CLOUD_STRATEGIES),
     ),
+    Flag(
+        "merge-when",
+        "str",
+        "now",
+        "now: merge right after opening; checks-pass: merge once the required checks pass (the "
+        "forge's auto-merge where it has one, else the tool waits and merges; implies "
+        "-merge-pull-request)",
+        "when",
+        ("now", "checks-pass"),
+    ),
+    Flag(
+        "wait",
+        "duration",
+        0.0,
+        "block until the pull request is merged or closed, at most this long (e.g. 90s, 30m, 1h); "
+        "exit 3 if it will not land (closed, a check failed), 4 if it has not landed yet; 0: do not wait",
+        "duration",
+    ),
     Flag("labels", "list", (), "labels for the pull request; comma-separated or repeated", "l1,l2"),
     Flag(
         "reviewers",
@@ -233,6 +251,8 @@ class Options:
     missing_key: str
     header: bool
     merge_method: str
+    merge_when: str
+    wait: float  # seconds (-wait=DURATION)
     labels: list[str]
     reviewers: list[str]
     draft: bool
@@ -257,6 +277,11 @@ class Options:
             setattr(self, _attr(flag.name), default)
         self.duplicate_keys = []
         self.dry_run_args = []
+
+    @property
+    def merge_requested(self) -> bool:
+        """-merge-pull-request, or -merge-when=checks-pass, which implies it."""
+        return self.merge_pull_request or self.merge_when == "checks-pass"
 
     @property
     def effective_branch(self) -> str:
@@ -320,7 +345,8 @@ def usage() -> str:
         text = f.help
         if f.choices:
             text += f" (one of: {', '.join(f.choices)})"
-        if (f.kind == "bool" and f.default) or (f.kind != "bool" and f.default not in ("", ())):
+        shown = f.kind not in ("bool", "duration") and f.default not in ("", ())
+        if (f.kind == "bool" and f.default) or shown:
             text += f" (default {str(f.default).lower() if f.kind == 'bool' else f.default})"
         lines.append(f"    \t{text}")
     lines += [
@@ -338,7 +364,9 @@ def usage() -> str:
         "    origin URL is an OAuth2 access token (sent as Bearer).",
         "",
         "Exit status: 0 success (changed or nothing to change), 1 runtime failure (git, network, API),",
-        "2 usage or input error (bad flag, bad substitution, template error, missing key).",
+        "2 usage or input error (bad flag, bad substitution, template error, missing key),",
+        "3 the pull request will not land (closed without merging, a required check failed, auto-merge",
+        "turned off), 4 it has not landed yet (-wait ran out, or checks pending and nothing waits).",
     ]
     return "\n".join(lines) + "\n"
 
@@ -448,7 +476,40 @@ def _set(opts: Options, flag: Flag, value: str) -> None:
         if number < 1:
             raise UsageError(f'invalid value "{value}" for -{flag.name}: must be at least 1')
         setattr(opts, _attr(flag.name), number)
+    elif flag.kind == "duration":
+        setattr(opts, _attr(flag.name), parse_duration(value, flag.name))
     elif flag.name in ("branch", "base-branch"):
         setattr(opts, _attr(flag.name), _branch_name(value))
     else:
         setattr(opts, _attr(flag.name), value)
+
+
+_DURATION_UNITS = {
+    "ns": 1e-9,
+    "us": 1e-6,
+    "µs": 1e-6,
+    "μs": 1e-6,
+    "ms": 1e-3,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+}
+
+
+def parse_duration(value: str, name: str = "wait") -> float:
+    """Seconds in a Go duration (`90s`, `30m`, `1h30m`, `1.5h`, `0`), as Go's flag.Duration reads it.
+
+    A number needs its unit (`30` is refused, as Go refuses it), except 0; negatives are refused."""
+    import re  # only a duration flag needs it
+
+    text = value.strip()
+    if text in ("0", "+0"):
+        return 0.0
+    parts = re.findall(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)", text.lstrip("+"))
+    rebuilt = "".join(number + unit for number, unit in parts)
+    if not parts or rebuilt != text.lstrip("+"):
+        hint = "missing unit in duration" if re.fullmatch(r"[0-9.]+", text) else "invalid duration"
+        raise UsageError(
+            f'invalid value "{value}" for -{name}: {hint} (use e.g. 90s, 30m, 1h30m; 0 means do not wait)'
+        )
+    return sum(float(number) * _DURATION_UNITS[unit] for number, unit in parts)

@@ -15,6 +15,22 @@ marks required, and `url` fields point back here, because PyGithub follows them.
 Every exchange is logged (`.requests`, with the token masked) for call counting and for validation
 against tests/openapi/github-slice.json (tests/fakes/openapi_check.py).
 
+GraphQL (`POST /graphql` beside api.github.com's root, `/api/graphql` beside Enterprise's `/api/v3`),
+the two operations the adapter sends, recognised by the field they ask for (no GraphQL parser):
+`enablePullRequestAutoMerge` (docs.github.com/graphql/reference/mutations#enablepullrequestautomerge)
+and `repository { pullRequest(number:) { state merged mergeStateStatus autoMergeRequest
+commits(last: 1) { ... statusCheckRollup { state contexts { ... on StatusContext { context state
+isRequired } } } } } }`. Errors come as GitHub sends them: HTTP 200 with `errors: [{type, path,
+locations, message}]` and `data.enablePullRequestAutoMerge: null`: "Pull request Pull request is in
+clean status" (or unstable: it could be merged right now, which is how auto-merge behaves without
+branch protection; github.com/orgs/community/discussions/53088), "Auto merge is not allowed for this
+repository" (the repository setting `allow_auto_merge`, off by default; gh prints it as `GraphQL: Auto
+merge is not allowed for this repository (enablePullRequestAutoMerge)`), "Pull request Pull request is
+closed", FORBIDDEN "Resource not accessible by personal access token" for a read-only token; a bad
+token is HTTP 401 as on REST. Auto-merge state lives on the pull request: `pass_check`/`approve`
+merge it as GitHub would once branch protection is satisfied; `fail_check` reports a failed status;
+`disable_auto_merge` is GitHub turning it off (a push by someone without write access).
+
 Usable from any test, including ones that run the CLI as a subprocess:
 
     with FakeGitHub() as gh:                       # serves http://127.0.0.1:PORT/api/v3
@@ -106,6 +122,8 @@ class FakePull:
     team_reviewers: list[str] = field(default_factory=list)
     approvals: int = 0
     passed_checks: set[str] = field(default_factory=set)
+    failed_checks: set[str] = field(default_factory=set)
+    auto_merge: dict[str, Any] | None = None  # {"enabledAt", "mergeMethod", "enabledBy"} while it is on
     created_at: str = ""
     updated_at: str = ""
     closed_at: str | None = None
@@ -123,6 +141,7 @@ class FakeRepo:
     allow_squash_merge: bool = True
     allow_rebase_merge: bool = True
     drafts_supported: bool = True
+    allow_auto_merge: bool = False  # GitHub's default: an admin turns it on
     branches: dict[str, str] = field(default_factory=dict)  # name -> sha, when git_dir is None
     git_dir: Path | None = None
     collaborators: set[str] = field(default_factory=set)
@@ -342,6 +361,7 @@ class FakeGitHub:
         allow_squash_merge: bool = True,
         allow_rebase_merge: bool = True,
         drafts_supported: bool = True,
+        allow_auto_merge: bool = False,
         collaborators: Iterable[str] = (),
         teams: Iterable[str] = (),
         protection: dict[str, Protection] | None = None,
@@ -357,6 +377,7 @@ class FakeGitHub:
             allow_squash_merge=allow_squash_merge,
             allow_rebase_merge=allow_rebase_merge,
             drafts_supported=drafts_supported,
+            allow_auto_merge=allow_auto_merge,
             git_dir=Path(git_dir) if git_dir else None,
             collaborators=set(collaborators),
             teams=set(teams),
@@ -405,10 +426,32 @@ class FakeGitHub:
         return list(self.repos[full_name.lower()].pulls.values())
 
     def approve(self, full_name: str, number: int, count: int = 1) -> None:
-        self.repos[full_name.lower()].pulls[number].approvals += count
+        with self._lock:
+            repo = self.repos[full_name.lower()]
+            repo.pulls[number].approvals += count
+            self._auto_merge_if_ready(repo, repo.pulls[number])
 
     def pass_check(self, full_name: str, number: int, context: str) -> None:
-        self.repos[full_name.lower()].pulls[number].passed_checks.add(context)
+        """A status `context` reports success on the head; auto-merge merges once protection is met."""
+        with self._lock:
+            repo = self.repos[full_name.lower()]
+            pull = repo.pulls[number]
+            pull.passed_checks.add(context)
+            pull.failed_checks.discard(context)
+            self._auto_merge_if_ready(repo, pull)
+
+    def fail_check(self, full_name: str, number: int, context: str) -> None:
+        pull = self.repos[full_name.lower()].pulls[number]
+        pull.failed_checks.add(context)
+        pull.passed_checks.discard(context)
+
+    def disable_auto_merge(self, full_name: str, number: int) -> None:
+        self.repos[full_name.lower()].pulls[number].auto_merge = None
+
+    @property
+    def graphql_path(self) -> str:
+        """Where GitHub serves GraphQL: /graphql on api.github.com, /api/graphql on Enterprise Server."""
+        return (self.prefix[: -len("/v3")] if self.prefix.endswith("/v3") else self.prefix) + "/graphql"
 
     def fail_next(
         self,
@@ -507,6 +550,8 @@ class FakeGitHub:
             return self._json(err.body, err.status, err.headers)
 
     def _dispatch(self, request: Request) -> Response:
+        if request.path == self.graphql_path and request.method == "POST":
+            return self._graphql(request)
         if not request.path.startswith(self.prefix + "/") and request.path != self.prefix:
             raise GitHubError(404, "Not Found")
         path = request.path[len(self.prefix) :] or "/"
@@ -847,18 +892,160 @@ class FakeGitHub:
                 raise GitHubError(
                     405, f"{len(missing)} of {total} required status checks are expected.", doc=protected
                 )
-        now = _now()
-        pull.state, pull.merged, pull.merge_method = "closed", True, method
-        pull.merged_at = pull.closed_at = pull.updated_at = now
-        pull.merged_by = token.login
-        pull.merge_commit_sha = _sha("merge", repo.full_name, pull.number, method)
-        if repo.git_dir is None:
-            repo.branches[pull.base] = pull.merge_commit_sha
+        self._merge_now(repo, pull, method, token.login)
         return (
             200,
             {"sha": pull.merge_commit_sha, "merged": True, "message": "Pull Request successfully merged"},
             {},
         )
+
+    def _merge_now(self, repo: FakeRepo, pull: FakePull, method: str, login: str) -> None:
+        now = _now()
+        pull.state, pull.merged, pull.merge_method = "closed", True, method
+        pull.merged_at = pull.closed_at = pull.updated_at = now
+        pull.merged_by = login
+        pull.auto_merge = None
+        pull.merge_commit_sha = _sha("merge", repo.full_name, pull.number, method)
+        if repo.git_dir is None:
+            repo.branches[pull.base] = pull.merge_commit_sha
+
+    def _blocked(self, repo: FakeRepo, pull: FakePull) -> bool:
+        rules = repo.protection.get(pull.base)
+        return rules is not None and (
+            pull.approvals < rules.required_approvals
+            or any(c not in pull.passed_checks for c in rules.required_checks)
+        )
+
+    def _merge_state_status(self, repo: FakeRepo, pull: FakePull) -> str:
+        """GraphQL's mergeStateStatus (REST's mergeable_state, upper-cased)."""
+        if pull.state != "open":
+            return "UNKNOWN"
+        if pull.conflict:
+            return "DIRTY"
+        if pull.draft:
+            return "DRAFT"
+        if self._blocked(repo, pull):
+            return "BLOCKED"
+        return "UNSTABLE" if pull.failed_checks else "CLEAN"
+
+    def _auto_merge_if_ready(self, repo: FakeRepo, pull: FakePull) -> None:
+        if (
+            pull.auto_merge
+            and pull.state == "open"
+            and self._merge_state_status(repo, pull) in ("CLEAN", "UNSTABLE")
+        ):
+            self._merge_now(repo, pull, pull.auto_merge["mergeMethod"].lower(), pull.auto_merge["enabledBy"])
+
+    # -- GraphQL ------------------------------------------------------------------------------------
+
+    def _graphql(self, request: Request) -> Response:
+        token = self._authenticate(request)
+        if token is None:
+            raise GitHubError(401, "This endpoint requires you to be authenticated.", doc=f"{DOCS}/graphql")
+        body = self._body(request)
+        if not isinstance(body, dict) or not isinstance(body.get("query"), str):
+            raise GitHubError(400, "Problems parsing JSON")
+        query, variables = body["query"], body.get("variables") or {}
+        if "enablePullRequestAutoMerge" in query:
+            data, errors = self._gql_enable_auto_merge(token, variables)
+        elif "pullRequest(number:" in query:
+            data, errors = self._gql_pull_request(token, variables)
+        else:
+            data, errors = None, [{"message": "this fake answers two GraphQL operations only"}]
+        payload: dict[str, Any] = {"data": data}
+        if errors:
+            payload["errors"] = errors
+        return self._json(payload, 200)
+
+    def _gql_enable_auto_merge(
+        self, token: Token, variables: dict[str, Any]
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        def error(message: str, kind: str = "UNPROCESSABLE") -> tuple[dict[str, Any], list[dict[str, Any]]]:
+            where = {"path": ["enablePullRequestAutoMerge"], "locations": [{"line": 3, "column": 3}]}
+            return {"enablePullRequestAutoMerge": None}, [{"type": kind, **where, "message": message}]
+
+        node_id = variables.get("pullRequestId")
+        found = [
+            (repo, pull)
+            for repo in self.repos.values()
+            for pull in repo.pulls.values()
+            if f"PR_{_sha('pull', repo.full_name, pull.number)[:12]}" == node_id
+        ]
+        if not found:
+            return error(f"Could not resolve to a node with the global id of '{node_id}'", "NOT_FOUND")
+        repo, pull = found[0]
+        if token.access != "write":
+            return error("Resource not accessible by personal access token", "FORBIDDEN")
+        if not repo.allow_auto_merge:
+            return error("Auto merge is not allowed for this repository")
+        if pull.state != "open":
+            return error("Pull request Pull request is closed")
+        status = self._merge_state_status(repo, pull)
+        if status in ("CLEAN", "UNSTABLE"):
+            return error(f"Pull request Pull request is in {status.lower()} status")
+        method = str(variables.get("mergeMethod") or "MERGE")
+        pull.auto_merge = {"enabledAt": _now(), "mergeMethod": method, "enabledBy": token.login}
+        request = {"enabledAt": pull.auto_merge["enabledAt"], "mergeMethod": method}
+        return {
+            "enablePullRequestAutoMerge": {
+                "pullRequest": {"number": pull.number, "autoMergeRequest": request}
+            }
+        }, []
+
+    def _gql_pull_request(
+        self, token: Token, variables: dict[str, Any]
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        repo = self.repos.get(f"{variables.get('owner')}/{variables.get('name')}".lower())
+        pull = repo.pulls.get(int(variables.get("number") or 0)) if repo is not None else None
+        if repo is None or pull is None or (token.access == "none" and repo.private):
+            message = "Could not resolve to a PullRequest with the number of {}.".format(
+                variables.get("number")
+            )
+            return {"repository": None}, [{"type": "NOT_FOUND", "path": ["repository"], "message": message}]
+        required = set(repo.protection[pull.base].required_checks) if pull.base in repo.protection else set()
+        names = sorted(required | pull.passed_checks | pull.failed_checks)
+        contexts = []
+        for name in names:
+            state = (
+                "SUCCESS"
+                if name in pull.passed_checks
+                else "FAILURE"
+                if name in pull.failed_checks
+                else "EXPECTED"
+            )
+            contexts.append(
+                {
+                    "__typename": "StatusContext",
+                    "context": name,
+                    "state": state,
+                    "isRequired": name in required,
+                }
+            )
+        rollup = None
+        if contexts:
+            states = {c["state"] for c in contexts}
+            overall = "FAILURE" if "FAILURE" in states else "PENDING" if "EXPECTED" in states else "SUCCESS"
+            rollup = {"state": overall, "contexts": {"nodes": contexts}}
+        auto = pull.auto_merge
+        node = {
+            "state": "MERGED" if pull.merged else pull.state.upper(),
+            "merged": pull.merged,
+            "mergeStateStatus": self._merge_state_status(repo, pull),
+            "autoMergeRequest": None
+            if auto is None
+            else {"enabledAt": auto["enabledAt"], "mergeMethod": auto["mergeMethod"]},
+            "commits": {
+                "nodes": [
+                    {
+                        "commit": {
+                            "oid": repo.branch_sha(pull.head) or pull.head_sha,
+                            "statusCheckRollup": rollup,
+                        }
+                    }
+                ]
+            },
+        }
+        return {"repository": {"pullRequest": node}}, []
 
     def _h_request_reviewers(
         self, request: Request, repo: FakeRepo, token: Token | None, number: int
@@ -1062,7 +1249,7 @@ class FakeGitHub:
                 "allow_merge_commit": repo.allow_merge_commit,
                 "allow_squash_merge": repo.allow_squash_merge,
                 "allow_rebase_merge": repo.allow_rebase_merge,
-                "allow_auto_merge": False,
+                "allow_auto_merge": repo.allow_auto_merge,
                 "delete_branch_on_merge": False,
                 "allow_update_branch": False,
                 "allow_forking": True,
@@ -1137,7 +1324,14 @@ class FakeGitHub:
                 "statuses": {"href": f"{api}/statuses/{head_sha}"},
             },
             "author_association": "COLLABORATOR",
-            "auto_merge": None,
+            "auto_merge": None
+            if pull.auto_merge is None
+            else {
+                "enabled_by": self._user_json(pull.auto_merge["enabledBy"]),
+                "merge_method": pull.auto_merge["mergeMethod"].lower(),
+                "commit_title": pull.title,
+                "commit_message": "",
+            },
             "draft": pull.draft,
         }
         if simple:

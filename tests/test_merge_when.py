@@ -1,0 +1,348 @@
+"""-merge-when=checks-pass and -wait (issue 11 item 5): the policy of providers/merging.py and each
+adapter's auto-merge and merge state, on the stateful fakes, with a clock that only pretends to sleep.
+
+Each fake models its forge's documented behaviour (see the fakes' docstrings): GitHub's GraphQL
+`enablePullRequestAutoMerge` and its "clean status" refusal, GitLab's `auto_merge` /
+`merge_when_pipeline_succeeds`, Bitbucket Data Center's `autoMerge` merge request (8.15+) and Bitbucket
+Cloud's pull-request statuses. Tests flip the fake to "checks passed" from inside the clock's sleep to
+see the merge happen while the tool waits.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from providers import merging
+from providers.base import MergeState, ProviderConfig, PullRequest, PullRequestSpec, open_or_reuse
+from tests.conftest import provider_error
+from tests.fakes.github import FakeGitHub, Protection
+from updater.errors import EXIT_NOT_MERGED, EXIT_NOT_MERGED_YET, NotMerged, NotMergedYet, ProviderError
+from updater.values import Credential, parse_origin
+
+TOKEN = "ghp_merge_when_secret"
+
+
+class FakeClock:
+    """monotonic() and sleep() that only count; `on_sleep(n)` runs before the n-th sleep returns."""
+
+    def __init__(self, on_sleep: Callable[[int], None] | None = None) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+        self.on_sleep = on_sleep
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+        if self.on_sleep is not None:
+            self.on_sleep(len(self.sleeps))
+
+
+class Log:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def info(self, message: str) -> None:
+        self.lines.append(message)
+
+
+# -- the policy, on a scripted adapter ------------------------------------------------------------------
+
+
+class Scripted:
+    """An adapter whose merge states come from a list (the last one repeats)."""
+
+    name = "bitbucket-cloud"
+
+    def __init__(self, states: list[MergeState], auto: str | None = None) -> None:
+        self.states = states
+        self.auto = auto
+        self.calls: list[str] = []
+        if auto is not None:
+            self.auto_merge = self._auto_merge
+
+    def _auto_merge(self, pr: PullRequest, method: str) -> str:
+        self.calls.append(f"auto_merge {method}")
+        assert self.auto is not None
+        return self.auto
+
+    def merge(self, pr: PullRequest, method: str) -> None:
+        self.calls.append(f"merge {method}")
+
+    def merge_state(self, pr: PullRequest) -> MergeState:
+        self.calls.append("state")
+        return self.states.pop(0) if len(self.states) > 1 else self.states[0]
+
+
+PR = PullRequest(7, "https://forge.example/pr/7", "t", "b")
+
+
+def test_merge_now_is_one_merge_call_and_no_look() -> None:
+    adapter = Scripted([MergeState("open")])
+    assert merging.land(adapter, PR, merge=True, when="now", method="squash", clock=FakeClock()) == "merged"
+    assert adapter.calls == ["merge squash"]
+
+
+def test_nothing_asked_is_not_requested_and_costs_nothing() -> None:
+    adapter = Scripted([MergeState("open")])
+    assert merging.land(adapter, PR, merge=False, clock=FakeClock()) == "not-requested"
+    assert adapter.calls == []
+
+
+def test_polls_back_off_from_two_seconds_to_a_minute_and_stop_at_the_deadline() -> None:
+    adapter = Scripted([MergeState("open", "pending", detail="waiting for ci/build")], auto="auto-enabled")
+    clock = FakeClock()
+    with pytest.raises(NotMergedYet) as caught:
+        merging.land(adapter, PR, merge=True, when="checks-pass", wait=600, clock=clock)
+    assert clock.sleeps == [2, 4, 8, 16, 32, *[60] * 8, 58]
+    assert sum(clock.sleeps) == 600
+    assert caught.value.merge == "timed-out" and caught.value.exit_code == EXIT_NOT_MERGED_YET == 4
+    message = str(caught.value)
+    assert "-wait=10m" in message and "waiting for ci/build" in message and "auto-merge stays on" in message
+    assert "\n" not in message
+
+
+def test_without_auto_merge_the_tool_waits_for_the_checks_and_merges() -> None:
+    states = [MergeState("open", "pending")] * 3 + [MergeState("open", "passed", ready=True)]
+    adapter = Scripted(states)
+    clock = FakeClock()
+    status = merging.land(adapter, PR, merge=True, when="checks-pass", method="rebase", wait=3600, clock=clock)
+    assert status == "merged"
+    assert adapter.calls == ["state"] * 4 + ["merge rebase"]
+    assert clock.sleeps == [2, 4, 8]
+
+
+def test_without_auto_merge_and_no_wait_checks_once_then_says_to_wait() -> None:
+    adapter = Scripted([MergeState("open", "pending", detail="1 build in progress")])
+    with pytest.raises(NotMergedYet) as caught:
+        merging.land(adapter, PR, merge=True, when="checks-pass", wait=0, clock=FakeClock())
+    assert caught.value.merge == "checks-pending"
+    assert "-wait=DURATION" in str(caught.value) and "1 build in progress" in str(caught.value)
+    assert adapter.calls == ["state"]
+
+
+def test_without_auto_merge_and_no_wait_merges_when_ready_already() -> None:
+    adapter = Scripted([MergeState("open", "passed", ready=True)])
+    assert merging.land(adapter, PR, merge=True, when="checks-pass", clock=FakeClock()) == "merged"
+
+
+@pytest.mark.parametrize(
+    ("state", "merge", "code"),
+    [
+        (MergeState("closed"), "closed", EXIT_NOT_MERGED),
+        (MergeState("open", "failed", detail="ci/build failed"), "checks-failed", EXIT_NOT_MERGED),
+        (MergeState("open", "pending", auto_merge=False), "auto-disabled", EXIT_NOT_MERGED),
+    ],
+)
+def test_waiting_ends_with_the_reason_it_will_not_land(state: MergeState, merge: str, code: int) -> None:
+    adapter = Scripted([MergeState("open", "pending", auto_merge=True), state], auto="auto-enabled")
+    with pytest.raises(NotMerged) as caught:
+        merging.land(adapter, PR, merge=True, when="checks-pass", wait=60, clock=FakeClock())
+    assert caught.value.merge == merge and caught.value.exit_code == code == 3
+    assert "\n" not in str(caught.value)
+
+
+def test_wait_without_a_merge_waits_for_someone_else_to_merge() -> None:
+    adapter = Scripted([MergeState("open", "pending"), MergeState("merged")])
+    clock = FakeClock()
+    assert merging.land(adapter, PR, merge=False, wait=60, clock=clock) == "merged"
+    assert adapter.calls == ["state", "state"] and clock.sleeps == [2]
+
+
+def test_auto_enabled_without_wait_returns_at_once() -> None:
+    adapter = Scripted([MergeState("open")], auto="auto-enabled")
+    log = Log()
+    assert merging.land(adapter, PR, merge=True, when="checks-pass", clock=FakeClock(), log=log) == "auto-enabled"
+    assert adapter.calls == ["auto_merge merge"]
+    assert log.lines == ["Bitbucket Cloud merges pull request #7 when its checks pass (auto-merge enabled)"]
+
+
+# -- GitHub ---------------------------------------------------------------------------------------------
+
+GH_REPO = "acme/gitops"
+
+
+@pytest.fixture
+def gh() -> Iterator[FakeGitHub]:
+    with FakeGitHub() as fake:
+        fake.add_token(TOKEN, login="ci-bot")
+        fake.add_token("read-only", login="viewer", access="read")
+        fake.add_repo(
+            GH_REPO,
+            branches=["feature"],
+            allow_auto_merge=True,
+            protection={"main": Protection(required_checks=("ci/build",))},
+        )
+        yield fake
+
+
+def gh_adapter(fake: FakeGitHub, token: str = TOKEN, origin: str = "https://github.com/acme/gitops.git") -> Any:
+    from providers import github
+
+    config = ProviderConfig(
+        origin=parse_origin(origin),
+        credential=Credential(token, None, "token", "GITHUB_TOKEN"),
+        api_endpoint=fake.api_url,
+        deadline=2.0,
+        timeout=5.0,
+        warn=lambda _m: None,
+    )
+    return github.connect(config)
+
+
+def gh_open(fake: FakeGitHub, adapter: Any) -> PullRequest:
+    outcome = open_or_reuse(adapter, PullRequestSpec(head="feature", base="main", title="Deploy", body="x"))
+    fake.requests.clear()
+    return outcome.pr
+
+
+def graphql_calls(fake: FakeGitHub) -> list[Any]:
+    return [json.loads(c.request_body) for c in fake.requests if c.path.endswith("/graphql")]
+
+
+def test_github_enables_auto_merge_with_one_graphql_request(gh: FakeGitHub) -> None:
+    adapter = gh_adapter(gh)
+    pr = gh_open(gh, adapter)
+    assert merging.land(adapter, pr, merge=True, when="checks-pass", method="squash", clock=FakeClock()) == (
+        "auto-enabled"
+    )
+    [call] = gh.requests
+    # Enterprise Server's GraphQL sits beside /api/v3, at /api/graphql.
+    assert (call.method, call.path) == ("POST", "/api/graphql")
+    sent = json.loads(call.request_body)
+    assert "enablePullRequestAutoMerge" in sent["query"]
+    [pull] = gh.pulls(GH_REPO)
+    assert sent["variables"]["mergeMethod"] == "SQUASH"
+    assert sent["variables"]["expectedHeadOid"] == gh.repos[GH_REPO].branch_sha("feature")
+    assert pull.auto_merge is not None and not pull.merged
+
+
+def test_github_auto_merge_merges_once_the_check_passes_while_waiting(gh: FakeGitHub) -> None:
+    adapter = gh_adapter(gh)
+    pr = gh_open(gh, adapter)
+    clock = FakeClock(on_sleep=lambda n: gh.pass_check(GH_REPO, pr.number, "ci/build") if n == 2 else None)
+    status = merging.land(adapter, pr, merge=True, when="checks-pass", method="merge", wait=1800, clock=clock)
+    assert status == "merged"
+    [pull] = gh.pulls(GH_REPO)
+    assert pull.merged and pull.merged_by == "ci-bot"
+    assert clock.sleeps == [2, 4]
+    assert len(graphql_calls(gh)) == 1 + 3  # the mutation, then three looks
+
+
+def test_github_clean_status_falls_back_to_a_direct_merge(gh: FakeGitHub) -> None:
+    gh.repos[GH_REPO].protection.clear()  # nothing to wait for: GitHub refuses to enable auto-merge
+    adapter = gh_adapter(gh)
+    pr = gh_open(gh, adapter)
+    assert merging.land(adapter, pr, merge=True, when="checks-pass", method="rebase", clock=FakeClock()) == "merged"
+    assert [(c.method, c.path.rsplit("/", 1)[-1]) for c in gh.requests] == [("POST", "graphql"), ("PUT", "merge")]
+    answer = gh.requests[0].response_json
+    assert answer["data"] == {"enablePullRequestAutoMerge": None}
+    assert answer["errors"][0]["message"] == "Pull request Pull request is in clean status"
+    [pull] = gh.pulls(GH_REPO)
+    assert pull.merged and pull.merge_method == "rebase"
+
+
+def test_github_unstable_status_falls_back_to_a_direct_merge_too(gh: FakeGitHub) -> None:
+    gh.repos[GH_REPO].protection.clear()
+    adapter = gh_adapter(gh)
+    pr = gh_open(gh, adapter)
+    gh.fail_check(GH_REPO, pr.number, "lint")  # not required: GitHub merges all the same
+    assert merging.land(adapter, pr, merge=True, when="checks-pass", clock=FakeClock()) == "merged"
+    assert "unstable status" in gh.requests[0].response_json["errors"][0]["message"]
+
+
+def test_github_repository_without_auto_merge_is_one_clear_line(gh: FakeGitHub) -> None:
+    gh.repos[GH_REPO].allow_auto_merge = False
+    adapter = gh_adapter(gh)
+    pr = gh_open(gh, adapter)
+    message = provider_error(lambda: adapter.auto_merge(pr, "merge"), TOKEN)
+    assert "Auto merge is not allowed for this repository" in message
+    assert "Allow auto-merge" in message and "-merge-when=now" in message
+    assert not gh.pulls(GH_REPO)[0].merged
+
+
+def test_github_read_only_token_is_told_the_permission(gh: FakeGitHub) -> None:
+    adapter = gh_adapter(gh)
+    pr = gh_open(gh, adapter)
+    reader = gh_adapter(gh, token="read-only")
+    message = provider_error(lambda: reader.auto_merge(pr, "merge"), "read-only", TOKEN)
+    assert "Resource not accessible" in message and "Pull requests write" in message
+
+
+def test_github_bad_token_on_graphql_is_the_usual_401_line(gh: FakeGitHub) -> None:
+    adapter = gh_adapter(gh)
+    pr = gh_open(gh, adapter)
+    gh.tokens.pop(TOKEN)
+    message = provider_error(lambda: adapter.auto_merge(pr, "merge"), TOKEN)
+    assert "401" in message and "invalid, expired or revoked" in message
+
+
+def test_github_failed_required_check_ends_the_wait(gh: FakeGitHub) -> None:
+    adapter = gh_adapter(gh)
+    pr = gh_open(gh, adapter)
+    clock = FakeClock(on_sleep=lambda n: gh.fail_check(GH_REPO, pr.number, "ci/build"))
+    with pytest.raises(NotMerged) as caught:
+        merging.land(adapter, pr, merge=True, when="checks-pass", wait=600, clock=clock)
+    assert caught.value.merge == "checks-failed" and "ci/build failed" in str(caught.value)
+
+
+def test_github_auto_merge_turned_off_while_waiting(gh: FakeGitHub) -> None:
+    adapter = gh_adapter(gh)
+    pr = gh_open(gh, adapter)
+    clock = FakeClock(on_sleep=lambda n: gh.disable_auto_merge(GH_REPO, pr.number))
+    with pytest.raises(NotMerged) as caught:
+        merging.land(adapter, pr, merge=True, when="checks-pass", wait=600, clock=clock)
+    assert caught.value.merge == "auto-disabled"
+
+
+def test_github_closed_while_waiting(gh: FakeGitHub) -> None:
+    adapter = gh_adapter(gh)
+    pr = gh_open(gh, adapter)
+
+    def close(_n: int) -> None:
+        gh.pulls(GH_REPO)[0].state = "closed"
+
+    with pytest.raises(NotMerged) as caught:
+        merging.land(adapter, pr, merge=True, when="checks-pass", wait=600, clock=FakeClock(close))
+    assert caught.value.merge == "closed"
+
+
+def test_github_graphql_of_api_github_com_is_at_slash_graphql() -> None:
+    with FakeGitHub(prefix="") as fake:
+        fake.add_token(TOKEN)
+        fake.add_repo(GH_REPO, branches=["feature"], allow_auto_merge=True, protection={"main": Protection(1)})
+        adapter = gh_adapter(fake)
+        pr = gh_open(fake, adapter)
+        assert adapter.auto_merge(pr, "merge") == "auto-enabled"
+        assert [c.path for c in fake.requests] == ["/graphql"]
+        state = adapter.merge_state(pr)
+        assert (state.state, state.checks, state.auto_merge, state.ready) == ("open", "none", True, False)
+
+
+def test_github_merge_state_names_the_required_checks_it_waits_for(gh: FakeGitHub) -> None:
+    adapter = gh_adapter(gh)
+    pr = gh_open(gh, adapter)
+    gh.fail_check(GH_REPO, pr.number, "lint")  # optional: does not count as failed
+    state = adapter.merge_state(pr)
+    assert (state.state, state.checks, state.ready, state.auto_merge) == ("open", "pending", False, False)
+    assert state.detail == "waiting for ci/build"
+    gh.pass_check(GH_REPO, pr.number, "ci/build")
+    state = adapter.merge_state(pr)
+    assert (state.checks, state.ready) == ("passed", True)
+
+
+def test_errors_live_in_one_place() -> None:
+    from updater import errors
+
+    assert (errors.EXIT_NOT_MERGED, errors.EXIT_NOT_MERGED_YET) == (3, 4)
+    assert issubclass(NotMerged, ProviderError) and issubclass(NotMergedYet, NotMerged)
+
+
+_ = Path  # kept for the CLI tests below
