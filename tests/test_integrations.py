@@ -819,7 +819,7 @@ def test_docker_wrapper_passes_credential_proxy_and_identity_variables_by_name(
 ) -> None:
     documented = {
         "UPDATE_GITOPS_REPO_TOKEN", "UPDATE_GITOPS_REPO_USERNAME", "GITHUB_TOKEN", "GH_TOKEN",
-        "GH_ENTERPRISE_TOKEN", "GITLAB_TOKEN", "GL_TOKEN", "CI_JOB_TOKEN", "BITBUCKET_USERNAME",
+        "GH_ENTERPRISE_TOKEN", "GITLAB_TOKEN", "GL_TOKEN", "GITLAB_OAUTH_TOKEN", "CI_JOB_TOKEN", "BITBUCKET_USERNAME",
         "BITBUCKET_APP_PASSWORD", "BITBUCKET_ACCESS_TOKEN", "BITBUCKET_TOKEN", "BITBUCKET_SERVER_TOKEN",
         "GITHUB_SERVER_URL", "GITHUB_API_URL", "CI_SERVER_HOST", "CI_API_V4_URL", "CI_PROJECT_PATH",
         "CI_DEFAULT_BRANCH", "https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY", "all_proxy",
@@ -857,13 +857,13 @@ def test_docker_wrapper_mounts_the_ca_bundle_a_variable_names(
     assert sorted(run.values("-e")) == sorted([variable, f"SSL_CERT_DIR={IN_CONTAINER}/env/SSL_CERT_DIR"])
 
 
-@pytest.mark.parametrize("flag", ["token-file", "ca-bundle"])
+@pytest.mark.parametrize("flag", ["token-file", "api-token-file", "ca-bundle"])
 @pytest.mark.parametrize("form", ["-flag=PATH", "--flag=PATH", "-flag PATH", "--flag PATH"])
 @pytest.mark.parametrize("relative", [False, True], ids=["absolute", "relative"])
 def test_docker_wrapper_mounts_token_file_and_ca_bundle_outside_the_repository(
     fake_docker: Path, gitops_checkout: Path, flag: str, form: str, relative: bool
 ) -> None:
-    name = "token" if flag == "token-file" else "ca.pem"
+    name = "ca.pem" if flag == "ca-bundle" else "token"
     cwd = gitops_checkout / "apps" / "web"
     path = f"../../../secrets/{name}" if relative else str(gitops_checkout.parent / "secrets" / name)
     dashes, _, rest = form.partition("flag")

@@ -10,14 +10,14 @@
 #   filesystem and a fresh /tmp (git and the tool write nothing else).
 # - Variables go by name (`-e NAME`), so their values never appear on a command line. Forwarded when set:
 #   the credentials the tool reads (UPDATE_GITOPS_REPO_*, GITHUB_TOKEN, GH_TOKEN, GH_ENTERPRISE_TOKEN,
-#   GITLAB_TOKEN, GL_TOKEN, CI_JOB_TOKEN, BITBUCKET_*), where the API is (GITHUB_SERVER_URL,
-#   GITHUB_API_URL, CI_SERVER_HOST, CI_API_V4_URL, CI_PROJECT_PATH, CI_DEFAULT_BRANCH), proxies
-#   (https_proxy, http_proxy, all_proxy, no_proxy, either case), git's identity (GIT_AUTHOR_*,
+#   GITLAB_TOKEN, GL_TOKEN, GITLAB_OAUTH_TOKEN, CI_JOB_TOKEN, BITBUCKET_*), where the API is
+#   (GITHUB_SERVER_URL, GITHUB_API_URL, CI_SERVER_HOST, CI_API_V4_URL, CI_PROJECT_PATH, CI_DEFAULT_BRANCH),
+#   proxies (https_proxy, http_proxy, all_proxy, no_proxy, either case), git's identity (GIT_AUTHOR_*,
 #   GIT_COMMITTER_*) and TZ.
 # - Files the container could not see are bind-mounted read-only under /run/update-gitops-repo and
-#   handed to the tool at their new path: those named by -token-file and -ca-bundle (as -flag=PATH,
-#   --flag=PATH, -flag PATH or --flag PATH) when they are outside the repository or given as an absolute
-#   path, and those named by SSL_CERT_FILE, SSL_CERT_DIR, GIT_SSL_CAINFO, GIT_SSL_CAPATH,
+#   handed to the tool at their new path: those named by -token-file, -api-token-file and -ca-bundle (as
+#   -flag=PATH, --flag=PATH, -flag PATH or --flag PATH) when they are outside the repository or given as
+#   an absolute path, and those named by SSL_CERT_FILE, SSL_CERT_DIR, GIT_SSL_CAINFO, GIT_SSL_CAPATH,
 #   REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE (the variable is set to the new path). Their contents are
 #   never read here.
 #
@@ -66,7 +66,7 @@ case $here in
     *) top=$here workdir=/workspace ;;
 esac
 
-# A file for the tool (-token-file, -ca-bundle): sets $mapped to the path it has in the container.
+# A file for the tool (-token-file, -api-token-file, -ca-bundle): sets $mapped to its path in the container.
 count=0
 map_file() { # PATH FLAG
     mapped=$1
@@ -112,7 +112,7 @@ while [ "$n" -gt 0 ]; do
     name=${body%%=*}
     case $body in *=*) inline=1 ;; *) inline=0 ;; esac
     case $name in
-        token-file | ca-bundle)
+        token-file | api-token-file | ca-bundle)
             if [ "$inline" = 1 ]; then
                 map_file "${body#*=}" "$name"
                 set -- "$@" "$dashes$name=$mapped"
@@ -146,10 +146,10 @@ while IFS= read -r name; do
     case $name in
         *[!A-Za-z0-9_]* | UPDATE_GITOPS_REPO_IMAGE | UPDATE_GITOPS_REPO_SAFE_DIRECTORY_SET) ;;
         UPDATE_GITOPS_REPO_* | GITHUB_TOKEN | GH_TOKEN | GH_ENTERPRISE_TOKEN | GITLAB_TOKEN | GL_TOKEN \
-            | CI_JOB_TOKEN | BITBUCKET_* | GITHUB_SERVER_URL | GITHUB_API_URL | CI_SERVER_HOST \
-            | CI_API_V4_URL | CI_PROJECT_PATH | CI_DEFAULT_BRANCH | https_proxy | HTTPS_PROXY \
-            | http_proxy | HTTP_PROXY | all_proxy | ALL_PROXY | no_proxy | NO_PROXY | GIT_AUTHOR_NAME \
-            | GIT_AUTHOR_EMAIL | GIT_AUTHOR_DATE | GIT_COMMITTER_NAME | GIT_COMMITTER_EMAIL \
+            | GITLAB_OAUTH_TOKEN | CI_JOB_TOKEN | BITBUCKET_* | GITHUB_SERVER_URL | GITHUB_API_URL \
+            | CI_SERVER_HOST | CI_API_V4_URL | CI_PROJECT_PATH | CI_DEFAULT_BRANCH | https_proxy \
+            | HTTPS_PROXY | http_proxy | HTTP_PROXY | all_proxy | ALL_PROXY | no_proxy | NO_PROXY \
+            | GIT_AUTHOR_NAME | GIT_AUTHOR_EMAIL | GIT_AUTHOR_DATE | GIT_COMMITTER_NAME | GIT_COMMITTER_EMAIL \
             | GIT_COMMITTER_DATE | TZ)
             opts="$opts -e $name"
             ;;
