@@ -8,8 +8,6 @@ The repository object is lazy, so no request is spent fetching it unless the def
 from __future__ import annotations
 
 import math
-import os
-import urllib.parse
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
@@ -22,34 +20,16 @@ from providers import http
 from providers.base import MergeMethod, MergeState, ProviderConfig, PullRequest, PullRequestSpec
 from updater import redact
 from updater.errors import ProviderError
-from updater.values import Origin
+from updater.values import Origin, github_api_base
 
-PUBLIC_API = "https://api.github.com"
-# ssh.github.com serves git over ssh on port 443 for networks that block port 22.
-_PUBLIC_HOSTS = frozenset({"github.com", "www.github.com", "ssh.github.com"})
 T = TypeVar("T")
 
 
 def api_base(origin: Origin, override: str | None = None) -> str:
-    """The REST API root for this origin (spec §6), without a trailing slash."""
-    if override:
-        return override.rstrip("/")
-    # Inside GitHub Actions these name the server the workflow runs on, Enterprise included.
-    server, api = os.environ.get("GITHUB_SERVER_URL", ""), os.environ.get("GITHUB_API_URL", "")
-    if (
-        server
-        and api
-        and origin.host
-        and (urllib.parse.urlsplit(server).hostname or "").lower() == origin.host
-    ):
-        return api.rstrip("/")
-    if origin.host in _PUBLIC_HOSTS:
-        return PUBLIC_API
-    if not origin.host:
-        raise ProviderError(
-            "cannot derive the GitHub API endpoint from a local origin; pass -api-endpoint=https://HOST/api/v3"
-        )
-    return f"{origin.web_base}/api/v3"
+    """The REST API root for this origin (spec §6), without a trailing slash: api.github.com, api.SUB.ghe.com
+    (Enterprise Cloud with data residency) or <host>/api/v3 (Enterprise Server). The rule lives in
+    updater/values.py, which the App token minting (updater/github_app.py) shares."""
+    return github_api_base(origin, override)
 
 
 def repo_id(origin: Origin) -> str:

@@ -188,10 +188,20 @@ def test_credentials_in_the_origin_url_are_kept_apart_and_stripped() -> None:
         ("https://git.example.com/scm/PROJ/r.git", "bitbucket-server"),
         ("https://bitbucket.example.com/context/scm/PROJ/r.git", "bitbucket-server"),
         ("https://git.example.com/acme/r.git", "github"),  # the spec's fallback
+        ("https://octocorp.ghe.com/acme/r.git", "github"),  # Enterprise Cloud with data residency
+        ("git@octocorp.ghe.com:acme/r.git", "github"),
     ],
 )
 def test_provider_detection(url: str, provider: str) -> None:
     assert detect_provider(parse_origin(url)) == provider
+
+
+@pytest.mark.parametrize("url", ["https://octocorp.ghe.com/a/b.git", "git@octocorp.ghe.com:a/b.git"])
+def test_data_residency_hosts_are_recognised_not_guessed(url: str) -> None:
+    from updater.remote import recognise_provider
+
+    assert recognise_provider(parse_origin(url)) == "github"  # no "guessed github" warning
+    assert recognise_provider(parse_origin("https://ghe.com.example.org/a/b.git")) is None
 
 
 def test_gitlab_ci_names_its_own_server(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -111,6 +111,10 @@ def error_of(fn: Any, *args: Any) -> str:
         ("http://ghe.internal/acme/gitops", "http://ghe.internal/api/v3"),
         ("git@ghe.example.com:acme/gitops.git", "https://ghe.example.com/api/v3"),
         ("ssh://git@ghe.example.com:2222/acme/gitops.git", "https://ghe.example.com/api/v3"),
+        # GitHub Enterprise Cloud with data residency: its own api. subdomain, no /api/v3.
+        ("https://octocorp.ghe.com/acme/gitops.git", "https://api.octocorp.ghe.com"),
+        ("git@octocorp.ghe.com:acme/gitops.git", "https://api.octocorp.ghe.com"),
+        ("https://x-access-token:tok@OctoCorp.ghe.com/acme/gitops", "https://api.octocorp.ghe.com"),
     ],
 )
 def test_api_base_is_derived_from_the_origin(

@@ -12,7 +12,7 @@ import os
 import urllib.parse
 
 from updater.errors import GitError, UsageError
-from updater.values import Origin, parse_origin
+from updater.values import Origin, is_ghe_com, parse_origin
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -28,8 +28,8 @@ def detect_provider(origin: Origin) -> str:
 def recognise_provider(origin: Origin) -> str | None:
     """The provider the origin itself names; None when the github default would only be a guess."""
     host = origin.host
-    if host == "github.com" or host.endswith(".github.com"):
-        return "github"
+    if host == "github.com" or host.endswith(".github.com") or is_ghe_com(host):
+        return "github"  # is_ghe_com: Enterprise Cloud with data residency, SUB.ghe.com
     if host == "gitlab.com":
         return "gitlab"
     if host == "bitbucket.org":
@@ -120,7 +120,13 @@ def resolve_remote(opts: Options, origin_url: str | None) -> Remote:
     # One CA bundle and one set of proxies for git and the API client (docs/tls-and-proxies.md).
     ca = find_ca_bundle(opts.ca_bundle or None)
     env = proxy_env()
-    credential = find_credential(origin, provider, opts.token_file or None)
+    credential = None
+    if provider == "github":  # a GitHub App's installation token, minted now (updater/github_app.py)
+        from updater.github_app import settle
+
+        credential = settle(opts, origin, ca.path if ca else None, refuse_plain_http)
+    if credential is None:
+        credential = find_credential(origin, provider, opts.token_file or None)
     api_credential = find_api_credential(provider, opts.api_token_file or None)
     if api_credential is not None:
         log.debug(f"the {provider} API authenticates with the token from {api_credential.source}")

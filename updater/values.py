@@ -207,3 +207,48 @@ def tls_hint(ca_bundle: str | None) -> str:
             "certificate; pass the right ones with -ca-bundle=FILE.pem or SSL_CERT_FILE"
         )
     return "pass the server's CA certificates with -ca-bundle=FILE.pem or set SSL_CERT_FILE"
+
+
+# -- GitHub's API root: the adapter (providers/github.py) and the App token minting (updater/github_app.py)
+
+GITHUB_PUBLIC_API = "https://api.github.com"
+# ssh.github.com serves git over ssh on port 443 for networks that block port 22.
+_GITHUB_PUBLIC_HOSTS = frozenset({"github.com", "www.github.com", "ssh.github.com"})
+
+
+def is_ghe_com(host: str) -> bool:
+    """GitHub Enterprise Cloud with data residency: the enterprise's own subdomain, SUB.ghe.com."""
+    sub, dot, domain = host.rpartition(".ghe.com")
+    return bool(dot) and not domain and bool(sub) and not sub.startswith("api.")
+
+
+def github_api_base(origin: Origin, override: str | None = None) -> str:
+    """The REST API root for a GitHub origin (spec §6), without a trailing slash.
+
+    github.com → api.github.com; GitHub Enterprise Cloud with data residency (SUB.ghe.com) →
+    https://api.SUB.ghe.com; GitHub Enterprise Server → <scheme>://<host>/api/v3. Inside GitHub Actions,
+    GITHUB_API_URL when GITHUB_SERVER_URL names origin's host.
+    """
+    from updater.errors import ProviderError
+
+    if override:
+        return override.rstrip("/")
+    # Inside GitHub Actions these name the server the workflow runs on, Enterprise included.
+    server, api = os.environ.get("GITHUB_SERVER_URL", ""), os.environ.get("GITHUB_API_URL", "")
+    if (
+        server
+        and api
+        and origin.host
+        and (urllib.parse.urlsplit(server).hostname or "").lower() == origin.host
+    ):
+        return api.rstrip("/")
+    if origin.host in _GITHUB_PUBLIC_HOSTS:
+        return GITHUB_PUBLIC_API
+    if not origin.host:
+        raise ProviderError(
+            "cannot derive the GitHub API endpoint from a local origin; pass -api-endpoint=https://HOST/api/v3"
+        )
+    if is_ghe_com(origin.host):
+        # Served from its own api. subdomain, like api.github.com, not from /api/v3 (always https).
+        return f"https://api.{origin.host}"
+    return f"{origin.web_base}/api/v3"
