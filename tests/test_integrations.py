@@ -45,7 +45,7 @@ DOCKER_WRAPPER = INTEGRATIONS / "docker" / "update-gitops-repo.sh"
 
 ENTRYPOINT = "/usr/bin/update-gitops-repo"
 PUBLISHED_IMAGE = "ghcr.io/update-gitops-repo/update-gitops-repo:0.1.0"
-RESULT_NAMES = ("pr-url", "pr-number", "commit", "branch", "operation")
+RESULT_NAMES = ("pr-url", "pr-number", "commit", "branch", "operation", "merge")
 REPO_PATH = "acme/gitops"
 REVISION = "1b39bd0c8f4e2a7d6b5c9e0f1a2b3c4d5e6f7a8b"
 DIGEST = "sha256:" + "e3" * 32
@@ -311,6 +311,7 @@ def test_tekton_task_opens_a_pull_request_with_the_secret_token_and_fills_the_re
         "commit": remote.git.rev(remote.bare, f"refs/heads/{branch}"),
         "branch": branch,
         "operation": "created",
+        "merge": "not-requested",
     }
     (pull,) = remote.github.pulls(REPO_PATH)
     assert (pull.head, pull.base, pull.labels) == (branch, "main", ["deploy", "gitops"])
@@ -594,6 +595,7 @@ def test_github_action_run_writes_its_outputs_to_github_output(
         "commit": remote.git.rev(remote.bare, f"refs/heads/{branch}"),
         "branch": branch,
         "operation": "created",
+        "merge": "not-requested",
     }
 
 
@@ -686,6 +688,7 @@ def test_gitlab_job_clones_runs_the_tool_and_writes_the_dotenv_report(
         f"UPDATE_GITOPS_REPO_COMMIT={remote.git.rev(remote.bare, f'refs/heads/{branch}')}",
         f"UPDATE_GITOPS_REPO_BRANCH={branch}",
         "UPDATE_GITOPS_REPO_OPERATION=created",
+        "UPDATE_GITOPS_REPO_MERGE=not-requested",
     ]
     checkout = project / ".update-gitops-repo" / "checkout"
     assert header_argv(remote.file_on(branch))[1:5] == [

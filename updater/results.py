@@ -10,6 +10,22 @@ from updater.redact import redact
 # Plain classes, no dataclasses or typing at run time: every deploy pays for their import
 # (docs/benchmarks.md). The JSON shape is spelled out in as_dict, where a reader looks for it.
 
+# `merge` of the results (README, "Output"): not-requested, merged, auto-enabled (the forge merges it
+# when its checks pass; the run did not wait); the run failed with: checks-pending (no wait, no
+# auto-merge, checks not done; exit 4), timed-out (-wait ran out; exit 4), closed, checks-failed,
+# auto-disabled (exit 3), failed (the merge or auto-merge was refused or the API failed; exit 1).
+MERGE_STATUSES = (
+    "not-requested",
+    "merged",
+    "auto-enabled",
+    "checks-pending",
+    "timed-out",
+    "closed",
+    "checks-failed",
+    "auto-disabled",
+    "failed",
+)
+
 
 class FileResult:
     __slots__ = ("changed", "output", "template")
@@ -38,6 +54,9 @@ class Result:
         self.commit = ""
         self.pushed = False
         self.pull_request: PullRequestResult | None = None
+        # What became of the merge (-merge-pull-request, -merge-when, -wait; docs/providers.md): one of
+        # MERGE_STATUSES. Set by the pull-request step; a run that opens no pull request keeps this.
+        self.merge = "not-requested"
         self.diff: str | None = None
         self.error: str | None = None
         self.exit_code = 0
@@ -56,6 +75,7 @@ class Result:
             "branch": self.branch,
             "commit": self.commit,
             "pushed": self.pushed,
+            "merge": self.merge,
             "pull_request": None
             if pr is None
             else {
@@ -79,7 +99,7 @@ class Result:
         return data
 
     def outputs(self) -> dict[str, str]:
-        """The five results CI steps consume (Tekton results, GitHub Actions outputs, dotenv)."""
+        """The results CI steps consume (Tekton results, GitHub Actions outputs, dotenv)."""
         pr = self.pull_request
         return {
             "pr-url": pr.url if pr else "",
@@ -87,6 +107,7 @@ class Result:
             "commit": self.commit,
             "branch": self.branch,
             "operation": self.operation,
+            "merge": self.merge,
         }
 
 
