@@ -36,7 +36,7 @@ from gitlab.exceptions import GitlabError
 from gitlab.v4.objects import Project
 
 from providers import http
-from providers.base import MergeMethod, ProviderConfig, PullRequest, PullRequestSpec
+from providers.base import MergeMethod, MergeState, ProviderConfig, PullRequest, PullRequestSpec
 from updater import redact
 from updater.errors import ProviderError
 from updater.values import Origin
@@ -53,6 +53,8 @@ _TRANSIENT = frozenset({"checking", "unchecked", "preparing", "approvals_syncing
 _TRANSIENT_LEGACY = frozenset(
     {"checking", "unchecked", "cannot_be_merged_recheck", "cannot_be_merged_rechecking"}
 )
+# Merge statuses in which a pipeline (or another check) is still to run: auto-merge waits for them.
+_CI_PENDING = frozenset({"ci_still_running", "ci_must_pass", "status_checks_must_pass"})
 _WHY = {
     "not_open": "it is not open",
     "draft_status": "it is a draft; mark it ready first",
@@ -340,6 +342,92 @@ class GitLabAdapter:
         final = result.get("state") if isinstance(result, dict) else None
         if final != "merged":
             raise ProviderError(f"GitLab did not merge !{ref.iid}: it is {final or 'in an unknown state'}")
+
+    # -- merge when checks pass (providers/merging.py) ------------------------------------------------
+
+    def auto_merge(self, pr: PullRequest, method: MergeMethod) -> str:
+        """Set auto-merge: `PUT …/merge` with `auto_merge: true` (GitLab 17.11+) and its older name
+        `merge_when_pipeline_succeeds: true`, one request that every version reads its own way (GitLab
+        ORs the two; a server before 17.11 ignores the parameter it does not know), so no GET /version.
+
+        GitLab merges at once when there is nothing to wait for (no pipeline, or it already passed),
+        answers 405 when no auto-merge strategy applies and it cannot merge (a failed pipeline, say),
+        and 405/422 while it is still checking a merge request just opened (waited out, as for merge).
+        """
+        ref = self._ref(pr)
+        deadline = time.monotonic() + self.config.deadline
+        sha = self._merge_sha(ref, method, deadline)
+        body: dict[str, Any] = {"auto_merge": True, "merge_when_pipeline_succeeds": True}
+        if method == "squash":
+            body["squash"] = True
+        if sha:
+            body["sha"] = sha
+        path = f"{self._project.mergerequests.path}/{ref.iid}/merge"
+        while True:
+            try:
+                result = self.client.http_put(path, post_data=body, **_NO_SDK_RETRY)
+                break
+            except GitlabError as exc:
+                if exc.response_code in (405, 406, 422):
+                    state = self._mr_state(ref.iid)
+                    if state.get("state") == "merged":
+                        return "merged"
+                    status = _merge_status(state)
+                    if status in _TRANSIENT and time.monotonic() + self.poll < deadline:
+                        time.sleep(self.poll)
+                        continue
+                    refusal = self._refusal(ref, method, exc, state)
+                    raise ProviderError(
+                        refusal.replace("refused to merge", "refused to set auto-merge on", 1)
+                    ) from None
+                if exc.response_code == 401:
+                    raise ProviderError(
+                        f"GitLab refused to set auto-merge on !{ref.iid} (401): the token's user may not "
+                        f"merge into {ref.target} (a protected branch needs Maintainer or an "
+                        "allowed-to-merge role)"
+                    ) from None
+                self._fail(f"set auto-merge on !{ref.iid}", exc)
+            except requests.RequestException as exc:
+                self._fail(f"set auto-merge on !{ref.iid}", exc)
+        data = result if isinstance(result, dict) else {}
+        if data.get("state") == "merged":
+            return "merged"
+        if data.get("merge_when_pipeline_succeeds") or data.get("auto_merge_enabled"):
+            return "auto-enabled"
+        raise ProviderError(
+            f"GitLab did not set auto-merge on !{ref.iid}: it is "
+            f"{data.get('state') or 'in an unknown state'} ({_merge_status(data) or 'no merge status'})"
+        )
+
+    def merge_state(self, pr: PullRequest) -> MergeState:
+        """One `GET …/merge_requests/:iid`: state, head pipeline, detailed merge status, auto-merge."""
+        data = self._mr_state(self._ref(pr).iid)
+        state = str(data.get("state") or "")
+        if state == "merged":
+            return MergeState("merged", "passed")
+        if state in ("closed", "locked"):
+            return MergeState("closed")
+        pipeline = data.get("head_pipeline") or data.get("pipeline") or {}
+        ci = str(pipeline.get("status") or "")
+        status = _merge_status(data)
+        if ci in ("failed", "canceled"):
+            checks, detail = "failed", f"pipeline {pipeline.get('id', '')} {ci}".replace("  ", " ")
+        elif status == "mergeable":
+            checks, detail = ("passed" if ci else "none"), ""
+        elif ci in ("success", "skipped", "") and status not in _TRANSIENT and status not in _CI_PENDING:
+            checks, detail = ("passed" if ci else "none"), _WHY.get(status, status)
+        else:
+            checks, detail = "pending", f"pipeline {ci}" if ci else _WHY.get(status, status)
+        auto = data.get("merge_when_pipeline_succeeds")
+        return MergeState("open", checks, status == "mergeable", bool(auto), detail)
+
+    def _merge_sha(self, ref: _Ref, method: str, deadline: float) -> str | None:
+        """The head to pin: rebased first for `rebase`, caught up with the push for a found MR."""
+        if method == "rebase":
+            return self._rebase(ref, deadline)
+        if not ref.created:
+            return self._caught_up_head(ref, deadline)
+        return ref.sha
 
     # -- helpers ------------------------------------------------------------------------------------
 

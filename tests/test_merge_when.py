@@ -113,7 +113,9 @@ def test_without_auto_merge_the_tool_waits_for_the_checks_and_merges() -> None:
     states = [MergeState("open", "pending")] * 3 + [MergeState("open", "passed", ready=True)]
     adapter = Scripted(states)
     clock = FakeClock()
-    status = merging.land(adapter, PR, merge=True, when="checks-pass", method="rebase", wait=3600, clock=clock)
+    status = merging.land(
+        adapter, PR, merge=True, when="checks-pass", method="rebase", wait=3600, clock=clock
+    )
     assert status == "merged"
     assert adapter.calls == ["state"] * 4 + ["merge rebase"]
     assert clock.sleeps == [2, 4, 8]
@@ -159,7 +161,10 @@ def test_wait_without_a_merge_waits_for_someone_else_to_merge() -> None:
 def test_auto_enabled_without_wait_returns_at_once() -> None:
     adapter = Scripted([MergeState("open")], auto="auto-enabled")
     log = Log()
-    assert merging.land(adapter, PR, merge=True, when="checks-pass", clock=FakeClock(), log=log) == "auto-enabled"
+    assert (
+        merging.land(adapter, PR, merge=True, when="checks-pass", clock=FakeClock(), log=log)
+        == "auto-enabled"
+    )
     assert adapter.calls == ["auto_merge merge"]
     assert log.lines == ["Bitbucket Cloud merges pull request #7 when its checks pass (auto-merge enabled)"]
 
@@ -183,7 +188,9 @@ def gh() -> Iterator[FakeGitHub]:
         yield fake
 
 
-def gh_adapter(fake: FakeGitHub, token: str = TOKEN, origin: str = "https://github.com/acme/gitops.git") -> Any:
+def gh_adapter(
+    fake: FakeGitHub, token: str = TOKEN, origin: str = "https://github.com/acme/gitops.git"
+) -> Any:
     from providers import github
 
     config = ProviderConfig(
@@ -240,8 +247,14 @@ def test_github_clean_status_falls_back_to_a_direct_merge(gh: FakeGitHub) -> Non
     gh.repos[GH_REPO].protection.clear()  # nothing to wait for: GitHub refuses to enable auto-merge
     adapter = gh_adapter(gh)
     pr = gh_open(gh, adapter)
-    assert merging.land(adapter, pr, merge=True, when="checks-pass", method="rebase", clock=FakeClock()) == "merged"
-    assert [(c.method, c.path.rsplit("/", 1)[-1]) for c in gh.requests] == [("POST", "graphql"), ("PUT", "merge")]
+    assert (
+        merging.land(adapter, pr, merge=True, when="checks-pass", method="rebase", clock=FakeClock())
+        == "merged"
+    )
+    assert [(c.method, c.path.rsplit("/", 1)[-1]) for c in gh.requests] == [
+        ("POST", "graphql"),
+        ("PUT", "merge"),
+    ]
     answer = gh.requests[0].response_json
     assert answer["data"] == {"enablePullRequestAutoMerge": None}
     assert answer["errors"][0]["message"] == "Pull request Pull request is in clean status"
@@ -317,7 +330,9 @@ def test_github_closed_while_waiting(gh: FakeGitHub) -> None:
 def test_github_graphql_of_api_github_com_is_at_slash_graphql() -> None:
     with FakeGitHub(prefix="") as fake:
         fake.add_token(TOKEN)
-        fake.add_repo(GH_REPO, branches=["feature"], allow_auto_merge=True, protection={"main": Protection(1)})
+        fake.add_repo(
+            GH_REPO, branches=["feature"], allow_auto_merge=True, protection={"main": Protection(1)}
+        )
         adapter = gh_adapter(fake)
         pr = gh_open(fake, adapter)
         assert adapter.auto_merge(pr, "merge") == "auto-enabled"
@@ -334,6 +349,110 @@ def test_github_merge_state_names_the_required_checks_it_waits_for(gh: FakeGitHu
     assert (state.state, state.checks, state.ready, state.auto_merge) == ("open", "pending", False, False)
     assert state.detail == "waiting for ci/build"
     gh.pass_check(GH_REPO, pr.number, "ci/build")
+    state = adapter.merge_state(pr)
+    assert (state.checks, state.ready) == ("passed", True)
+
+
+# -- GitLab ---------------------------------------------------------------------------------------------
+
+GL_PROJECT = "platform/deploy/gitops"
+GL_TOKEN = "glpat-merge-when-secret"
+
+
+@pytest.fixture
+def gl() -> Iterator[Any]:
+    from tests.fakes.gitlab import MAINTAINER, FakeGitLab
+
+    with FakeGitLab() as server:
+        server.add_token(GL_TOKEN, "ci-bot")
+        server.add_repo(GL_PROJECT, members={"ci-bot": MAINTAINER}, pipeline_must_succeed=True)
+        yield server
+
+
+def gl_adapter(fake: Any) -> Any:
+    from providers import gitlab
+
+    config = ProviderConfig(
+        origin=parse_origin(f"https://gitlab.example.com/{GL_PROJECT}.git"),
+        credential=Credential(GL_TOKEN, None, "token", "GITLAB_TOKEN"),
+        api_endpoint=fake.api_url,
+        deadline=2.0,
+        timeout=5.0,
+        warn=lambda _m: None,
+    )
+    return gitlab.connect(config)
+
+
+def gl_open(fake: Any, adapter: Any, pipeline: str | None = "running") -> PullRequest:
+    pr = open_or_reuse(adapter, PullRequestSpec(head="deploy", base="main", title="Deploy", body="x")).pr
+    fake.mr(GL_PROJECT, pr.number)["_pipeline"] = pipeline
+    fake.requests.clear()
+    return pr
+
+
+def test_gitlab_sets_auto_merge_in_one_request_with_both_parameter_names(gl: Any) -> None:
+    adapter = gl_adapter(gl)
+    pr = gl_open(gl, adapter)
+    assert merging.land(adapter, pr, merge=True, when="checks-pass", method="squash", clock=FakeClock()) == (
+        "auto-enabled"
+    )
+    [call] = gl.requests
+    assert call.method == "PUT" and call.path.endswith(f"/merge_requests/{pr.number}/merge")
+    sent = json.loads(call.request_body)
+    assert sent["auto_merge"] is True and sent["merge_when_pipeline_succeeds"] is True
+    assert sent["squash"] is True and sent["sha"] == gl.mr(GL_PROJECT, pr.number)["sha"]
+    mr = gl.mr(GL_PROJECT, pr.number)
+    assert mr["state"] == "opened" and mr["merge_when_pipeline_succeeds"] is True
+
+
+def test_gitlab_merges_when_the_pipeline_succeeds_while_the_tool_waits(gl: Any) -> None:
+    adapter = gl_adapter(gl)
+    pr = gl_open(gl, adapter)
+    clock = FakeClock(on_sleep=lambda n: gl.finish_pipeline(GL_PROJECT, pr.number) if n == 3 else None)
+    assert merging.land(adapter, pr, merge=True, when="checks-pass", wait=900, clock=clock) == "merged"
+    assert gl.mr(GL_PROJECT, pr.number)["state"] == "merged"
+    assert clock.sleeps == [2, 4, 8]
+
+
+def test_gitlab_before_17_11_is_served_by_merge_when_pipeline_succeeds(gl: Any) -> None:
+    gl.version = (16, 11)  # ignores auto_merge; only a running pipeline has a strategy
+    adapter = gl_adapter(gl)
+    pr = gl_open(gl, adapter)
+    assert adapter.auto_merge(pr, "merge") == "auto-enabled"
+    assert gl.mr(GL_PROJECT, pr.number)["merge_when_pipeline_succeeds"] is True
+
+
+def test_gitlab_without_a_pipeline_merges_at_once(gl: Any) -> None:
+    gl.projects[GL_PROJECT]["only_allow_merge_if_pipeline_succeeds"] = False
+    adapter = gl_adapter(gl)
+    pr = gl_open(gl, adapter, pipeline=None)
+    assert merging.land(adapter, pr, merge=True, when="checks-pass", clock=FakeClock()) == "merged"
+    assert gl.mr(GL_PROJECT, pr.number)["state"] == "merged" and len(gl.requests) == 1
+
+
+def test_gitlab_failed_pipeline_is_refused_in_one_line(gl: Any) -> None:
+    adapter = gl_adapter(gl)
+    pr = gl_open(gl, adapter, pipeline="failed")
+    message = provider_error(lambda: adapter.auto_merge(pr, "merge"), GL_TOKEN)
+    assert message.startswith(f"GitLab refused to set auto-merge on !{pr.number}") and "405" in message
+
+
+def test_gitlab_failed_pipeline_while_waiting_ends_the_wait(gl: Any) -> None:
+    adapter = gl_adapter(gl)
+    pr = gl_open(gl, adapter)
+    clock = FakeClock(on_sleep=lambda n: gl.finish_pipeline(GL_PROJECT, pr.number, "failed"))
+    with pytest.raises(NotMerged) as caught:
+        merging.land(adapter, pr, merge=True, when="checks-pass", wait=900, clock=clock)
+    assert caught.value.merge == "checks-failed" and "failed" in str(caught.value)
+
+
+def test_gitlab_merge_state_reads_pipeline_and_auto_merge(gl: Any) -> None:
+    adapter = gl_adapter(gl)
+    pr = gl_open(gl, adapter)
+    state = adapter.merge_state(pr)
+    assert (state.state, state.checks, state.ready, state.auto_merge) == ("open", "pending", False, False)
+    assert state.detail == "pipeline running"
+    gl.finish_pipeline(GL_PROJECT, pr.number)
     state = adapter.merge_state(pr)
     assert (state.checks, state.ready) == ("passed", True)
 

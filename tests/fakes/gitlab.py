@@ -34,6 +34,17 @@ codes and bodies the adapter depends on:
 - Faults after the work was done (`fail_next(..., processed=True)`: a merge GitLab carried out,
   answered 502 by the load balancer) and answers that never come in time (`stall_next`).
 
+Auto-merge (docs.gitlab.com/api/merge_requests, "Merge a merge request"; lib/api/merge_requests.rb):
+`PUT …/merge` with `auto_merge: true` (GitLab 17.11+; `merge_when_pipeline_succeeds: true`, its older
+name, still works and the API ORs the two; a server older than `version` 17.11 does not know
+`auto_merge` and ignores it). With either set, GitLab takes an auto-merge strategy when one applies
+("merge when checks pass" from 17.0: a running pipeline, missing approvals, unresolved threads, a
+draft, still checking; before 17.0 only a running pipeline), setting `merge_when_pipeline_succeeds`
+on the merge request and answering 200 with it still `opened`; with no strategy it merges at once
+when the pipeline allows it (no pipeline, or a successful one), else 405. `finish_pipeline` ends the
+head pipeline; an auto-merge then merges, as GitLab does when the pipeline succeeds (a failed
+pipeline leaves it set).
+
 Server-side state is plain dicts: `merge_requests` holds each MR as rendered by the API plus knobs
 prefixed `_` that tests turn to script a situation (`_conflicts`, `_pipeline`, `_checking`, ...).
 """
@@ -77,6 +88,7 @@ class FakeGitLab(FakeService):
         # No merge-request endpoint is in GitLab's job-token feature list; a server whose fine-grained
         # job-token permissions open merge-request reads is modelled by turning this on.
         self.job_token_can_read_merge_requests = False
+        self.version = (18, 5)  # what GET /version reports; before (17, 11) `auto_merge` is ignored
         self._ids = itertools.count(101)
 
     # -- set-up ---------------------------------------------------------------------------------------
@@ -218,6 +230,16 @@ class FakeGitLab(FakeService):
                         mr["sha"] = head
             return head
 
+    def finish_pipeline(self, path: str, iid: int, status: str = "success") -> None:
+        """The MR's head pipeline ends; an auto-merge set on it merges once it is mergeable."""
+        with self.lock:
+            project = self.projects[path.lower()]
+            mr = self.mr(path, iid)
+            mr["_pipeline"] = status
+            auto = mr.get("_auto_merge")
+            if auto and mr["state"] == "opened" and self._detailed_status(project, mr) == "mergeable":
+                self._complete_merge(project, mr, auto["user"], auto["squash"])
+
     def throttle_next(
         self,
         count: int = 1,
@@ -275,6 +297,8 @@ class FakeGitLab(FakeService):
             auth = None
         if relative == "/users" and method == "GET":
             return self._list_users(request)
+        if relative == "/version" and method == "GET":
+            return Reply.json(200, {"version": "{}.{}.0-ee".format(*self.version), "revision": "0123abcd"})
         if not match:
             return Reply.json(404, _NOT_FOUND)
         if not re.fullmatch(r"(/merge_requests(/\d+(/merge|/rebase)?)?|/repository/branches/[^/]+)?", rest):
@@ -490,6 +514,23 @@ class FakeGitLab(FakeService):
             return Reply.json(401, {"message": "401 Unauthorized"})
         status = self._detailed_status(project, mr)
         self._observe(mr)
+        knows_auto_merge = self.version >= (17, 11)
+        if _truthy(data.get("merge_when_pipeline_succeeds")) or (
+            knows_auto_merge and _truthy(data.get("auto_merge"))
+        ):
+            waits_for = (
+                {"ci_still_running", "not_approved", "discussions_not_resolved", "draft_status", "checking"}
+                if self.version >= (17, 0)
+                else {"ci_still_running"}
+            )
+            if mr["state"] == "opened" and status in waits_for:
+                user = self.users[auth["user"]] if auth else None
+                squash = _truthy(data.get("squash")) or mr["squash"]
+                mr.update(merge_when_pipeline_succeeds=True, merge_user=self._user(user) if user else None)
+                mr["_auto_merge"] = {"user": user, "squash": squash}
+                return Reply.json(200, self._render(mr, single=True))
+            if mr["_pipeline"] not in (None, "success"):
+                return Reply.json(405, {"message": "405 Method Not Allowed"})
         if status not in ("mergeable", "conflict", "need_rebase"):
             return Reply.json(405, {"message": "405 Method Not Allowed"})
         if status in ("conflict", "need_rebase"):
@@ -504,7 +545,12 @@ class FakeGitLab(FakeService):
                 "This project does not allow squashing commits when merge requests are accepted."
             )
             return Reply.json(422, {"message": "Branch cannot be merged"})
-        user = self.users[auth["user"]] if auth else None
+        self._complete_merge(project, mr, self.users[auth["user"]] if auth else None, squash)
+        return Reply.json(200, self._render(mr, single=True))
+
+    def _complete_merge(
+        self, project: dict[str, Any], mr: dict[str, Any], user: dict[str, Any] | None, squash: bool
+    ) -> None:
         mr.update(
             state="merged",
             merged_at=_now(),
@@ -517,8 +563,9 @@ class FakeGitLab(FakeService):
             squash_commit_sha=_sha("squash", mr["id"]) if squash else None,
             merge_error=None,
             _merged_head=mr["sha"],  # diff_head_sha: stale if GitLab has not refreshed after a push
+            merge_when_pipeline_succeeds=False,
+            _auto_merge=None,
         )
-        return Reply.json(200, self._render(mr, single=True))
 
     def _rebase(self, project: dict[str, Any], mr: dict[str, Any], access: int) -> Reply:
         if access < DEVELOPER:
