@@ -383,6 +383,12 @@ class GitHubAdapter:
         assert isinstance(exc, GithubException)
         status, reason = exc.status, _github_message(exc)
         headers = {k.lower(): v for k, v in (exc.headers or {}).items()}
+        app = source.startswith("GitHub App ")  # an installation token (updater/github_app.py)
+        if status == 401 and app:
+            return (
+                f"GitHub rejected the installation token of {source} (401 {reason}) for {self.api}: it "
+                "expired (they live one hour) or the installation was removed; rerun to mint a new one"
+            )
         if status == 401:
             return (
                 f"GitHub rejected the token from {source} (401 {reason}) for {self.api}: it is invalid, "
@@ -411,6 +417,14 @@ class GitHubAdapter:
                 return (
                     f"GitHub refused to {action} on {where}: the token from {source} is not authorised for "
                     f"the organisation's SAML single sign-on; authorise it for SSO in the token settings"
+                )
+            if app:
+                needed = headers.get("x-accepted-github-permissions")
+                return (
+                    f"GitHub refused to {action} on {where} (403 {reason}): the installation of {source} "
+                    + (f"lacks the permission {needed}" if needed else "lacks a permission")
+                    + " (the App needs Contents and Pull requests: read and write, Members: read for team "
+                    "reviewers); add it in the App's settings and accept it for the installation"
                 )
             return (
                 f"GitHub refused to {action} on {where} (403 {reason}): the token from {source} lacks the "

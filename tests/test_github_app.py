@@ -303,6 +303,29 @@ def test_the_token_works_for_the_rest_api_within_its_repository(
         connect(other).default_branch()
 
 
+def test_the_adapter_words_an_installation_tokens_refusals_for_an_app(
+    monkeypatch: pytest.MonkeyPatch, gh: FakeGitHubApps
+) -> None:
+    app = gh.add_app(permissions={"contents": "write", "metadata": "read"})
+    gh.install(app, "acme")
+    configure(monkeypatch, app)
+    credential = mint(gh, need_pull_requests=False)
+    adapter = connect(
+        ProviderConfig(origin=ORIGIN, credential=credential, api_endpoint=gh.api_url, deadline=2.0)
+    )
+    with pytest.raises(ProviderError) as caught:
+        adapter.create(PullRequestSpec("feature", "main", "Deploy", "body"))
+    assert "(403 Resource not accessible by integration): the installation of GitHub App" in str(caught.value)
+    assert "lacks the permission pull_requests=write" in str(caught.value)
+    [minted] = gh.minted_tokens()
+    minted.expires_at = 0  # an hour later
+    with pytest.raises(
+        ProviderError,
+        match=r"rejected the installation token of GitHub App .* expired \(they live one hour\)",
+    ):
+        adapter.find_open("feature", "main")
+
+
 def test_not_installed_on_the_repository(monkeypatch: pytest.MonkeyPatch, gh: FakeGitHubApps) -> None:
     app = gh.add_app()
     gh.install(app, "acme", repositories=["other"])
