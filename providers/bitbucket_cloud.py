@@ -27,7 +27,7 @@ from typing import Any, Literal
 import requests
 
 from providers import http
-from providers.base import MergeMethod, ProviderConfig, PullRequest, PullRequestSpec
+from providers.base import MergeMethod, MergeState, ProviderConfig, PullRequest, PullRequestSpec
 from updater.errors import ProviderError
 from updater.values import Origin
 
@@ -324,6 +324,37 @@ class BitbucketCloud:
                 http.checked(message, f"pull request #{pr.number} is still open, not merged")
             )
         return ProviderError(message)
+
+    # -- merge when checks pass (providers/merging.py) ------------------------------------------
+
+    def merge_state(self, pr: PullRequest) -> MergeState:
+        """Bitbucket Cloud has no auto-merge API: the tool merges once the builds pass. One read of the
+        pull request, then its commit statuses (`GET …/pullrequests/{id}/statuses`, one request per
+        page of 100): failed or stopped builds fail it, builds in progress keep it pending."""
+        what = f"reading pull request #{pr.number}"
+        data = self._json(self._call("GET", self._pull_url(pr.number), what))
+        state = str(data.get("state") or "")
+        if state == "MERGED":
+            return MergeState("merged", "passed")
+        if state != "OPEN":
+            return MergeState("closed")
+        pr.handle = data  # the merge picks its strategy from the destination's current settings
+        url: str | None = f"{self._pull_url(pr.number)}/statuses"
+        params: dict[str, Any] | None = {"pagelen": 100}
+        builds: dict[str, str] = {}
+        while url:
+            page = _json_or_empty(self._call("GET", url, f"{what}: its build statuses", params=params))
+            for status in page.get("values") or []:
+                builds[str(status.get("name") or status.get("key") or "?")] = str(status.get("state") or "")
+            url, params = page.get("next"), None
+        failed = sorted(k for k, v in builds.items() if v in ("FAILED", "STOPPED"))
+        running = sorted(k for k, v in builds.items() if v == "INPROGRESS")
+        if failed:
+            return MergeState("open", "failed", detail=f"{', '.join(failed)} failed")
+        if running:
+            count = f"{len(running)} build{'s' if len(running) != 1 else ''} in progress"
+            return MergeState("open", "pending", detail=f"{count}: {', '.join(running)}")
+        return MergeState("open", "passed" if builds else "none", ready=not data.get("draft"))
 
     # -- merging --------------------------------------------------------------------------------
 

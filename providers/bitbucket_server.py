@@ -32,7 +32,7 @@ import requests
 from atlassian import Bitbucket
 
 from providers import http
-from providers.base import MergeMethod, ProviderConfig, PullRequest, PullRequestSpec
+from providers.base import MergeMethod, MergeState, ProviderConfig, PullRequest, PullRequestSpec
 from updater import redact
 from updater.errors import ProviderError
 from updater.values import Origin
@@ -44,6 +44,7 @@ STRATEGIES: dict[str, tuple[str | None, ...]] = {
     "rebase": ("rebase-ff-only", "rebase-no-ff"),
 }
 _AUTHORISATION = "AuthorisationException"
+AUTO_MERGE_SINCE = (8, 15)  # Data Center's first version with auto-merge
 
 
 def api_base(origin: Origin, override: str | None = None) -> str:
@@ -262,6 +263,12 @@ class BitbucketServerAdapter:
         raise ProviderError(f"Bitbucket Server kept changing pull request #{pr.number}; rerun")
 
     def merge(self, pr: PullRequest, method: MergeMethod) -> None:
+        self._merge(pr, method)
+
+    def _merge(self, pr: PullRequest, method: MergeMethod, *, auto: bool = False) -> str:
+        """The merge call: "merged"; with `auto` (Data Center 8.15+, `autoMerge: true`) also
+        "auto-enabled" (the server merges it when its merge checks pass) or "unsupported" (vetoed as a
+        plain merge: auto-merge is off for this repository)."""
         data = self._data(pr)
         version = int(data.get("version", 0))
         candidates = list(STRATEGIES[method])
@@ -269,7 +276,9 @@ class BitbucketServerAdapter:
         strategy = candidates[0]
         version_retried = False
         while True:
-            body = {"strategyId": strategy} if strategy else None
+            body: dict[str, Any] | None = {"strategyId": strategy} if strategy else None
+            if auto:
+                body = {**(body or {}), "autoMerge": True}
             try:
                 merged = self._request(
                     "POST",
@@ -284,36 +293,100 @@ class BitbucketServerAdapter:
                     # Out of date because it is merged: our earlier try went through (its answer lost
                     # to a 502 or a timeout, the resent merge refused), or someone merged it meanwhile.
                     self._merged_after_all(pr, f"{failure.status} {failure.message}")
-                    return
+                    return "merged"
                 if failure.exception.endswith("OutOfDateException") and not version_retried:
                     version_retried = True
                     version = int(failure.first.get("currentVersion", version))
                     continue
                 if failure.exception.endswith("PullRequestMergeVetoedException"):
+                    if auto and not failure.first.get("conflicted"):
+                        self.config.warn(
+                            f"Bitbucket Data Center did not take an auto-merge request for pull request "
+                            f"#{pr.number} ({self._veto(pr.number, method, failure)}): auto-merge is off for "
+                            f"{self.key}/{self.slug} (Repository settings > Auto-merge); the tool waits "
+                            "for the checks and merges it itself"
+                        )
+                        return "unsupported"
                     raise ProviderError(self._veto(pr.number, method, failure)) from None
                 refused = f"Bitbucket Server refused to merge pull request #{pr.number} ({failure.message})"
                 if failure.exception.endswith("IllegalPullRequestStateException"):
                     self._settle(pr, refused)  # not open: merged after all, or declined
-                    return
+                    return "merged"
                 if failure.status in (400, 409) and strategy is not None:
                     tried.append(strategy)
                     strategy = self._next_strategy(pr.number, method, candidates, tried, failure)
                     continue
                 if failure.status == 409:
                     self._settle(pr, refused)
-                    return
+                    return "merged"
                 if failure.status >= 500:
                     self._settle(
                         pr, redact.redact(self._explain(f"merge pull request #{pr.number}", failure))
                     )
-                    return
+                    return "merged"
                 self._fail(f"merge pull request #{pr.number}", failure)
             except requests.RequestException as exc:
                 self._settle(pr, redact.redact(self._explain(f"merge pull request #{pr.number}", exc)))
-                return
+                return "merged"
+        if auto and merged.get("state") == "OPEN":
+            return "auto-enabled"
         if merged.get("state") != "MERGED":
             state = merged.get("state") or "unknown"
             raise ProviderError(f"Bitbucket Server did not merge pull request #{pr.number}: it is {state}")
+        return "merged"
+
+    # -- merge when checks pass (providers/merging.py) ------------------------------------------------
+
+    def auto_merge(self, pr: PullRequest, method: MergeMethod) -> str:
+        """Data Center 8.15+ merges a pull request by itself once its merge checks pass when the merge
+        call asks for it (`autoMerge: true`; the server merges at once if nothing vetoes). The version
+        comes from `GET …/application-properties` (one request); an older server, or a repository
+        with auto-merge off, answers "unsupported" and the tool waits and merges itself."""
+        version = self._server_version()
+        if version < AUTO_MERGE_SINCE:
+            shown = ".".join(map(str, version)) if version else "unknown"
+            self.config.warn(
+                f"Bitbucket Data Center {shown} has no auto-merge (8.15 and later have it); the tool "
+                "waits for the checks and merges the pull request itself"
+            )
+            return "unsupported"
+        return self._merge(pr, method, auto=True)
+
+    def merge_state(self, pr: PullRequest) -> MergeState:
+        """The pull request (state, version), then, while open, `GET …/merge`: whether it can be merged
+        now and the merge checks that veto it (two requests)."""
+        data = self._call(f"read pull request #{pr.number}", "GET", f"{self.repo}/pull-requests/{pr.number}")
+        if isinstance(data, dict) and data.get("version") is not None and isinstance(pr.handle, dict):
+            pr.handle = data  # the merge sends the current version
+        state = str((data or {}).get("state") or "")
+        if state == "MERGED":
+            return MergeState("merged", "passed")
+        if state != "OPEN":
+            return MergeState("closed")
+        check = self._call(
+            f"read the merge checks of pull request #{pr.number}",
+            "GET",
+            f"{self.repo}/pull-requests/{pr.number}/merge",
+        )
+        if check.get("canMerge"):
+            return MergeState("open", "passed", True)
+        if check.get("conflicted"):
+            return MergeState("open", "failed", detail="it has conflicts with its target branch")
+        vetoes = "; ".join(
+            _one_line(str(v.get("summaryMessage") or ""))
+            for v in check.get("vetoes") or []
+            if isinstance(v, dict)
+        )
+        return MergeState("open", "pending", detail=vetoes)
+
+    def _server_version(self) -> tuple[int, ...]:
+        data = self._call("read the server version", "GET", "application-properties")
+        parts = []
+        for part in str((data or {}).get("version") or "").split("."):
+            if not part.isdigit():
+                break
+            parts.append(int(part))
+        return tuple(parts)
 
     # -- helpers ------------------------------------------------------------------------------------
 

@@ -457,6 +457,383 @@ def test_gitlab_merge_state_reads_pipeline_and_auto_merge(gl: Any) -> None:
     assert (state.checks, state.ready) == ("passed", True)
 
 
+# -- Bitbucket Data Center ----------------------------------------------------------------------------
+
+BBS_TOKEN = "bbs-merge-when-secret"
+
+
+@pytest.fixture
+def bbs() -> Iterator[Any]:
+    from tests.fakes.bitbucket_server import FakeBitbucketServer
+
+    with FakeBitbucketServer(context="/bitbucket") as server:
+        server.add_token(BBS_TOKEN, "ci-bot")
+        server.add_repo(
+            "PROJ", "gitops", permissions={"ci-bot": "REPO_WRITE"}, required_builds=1, auto_merge=True
+        )
+        yield server
+
+
+def bbs_adapter(fake: Any) -> Any:
+    from providers import bitbucket_server
+
+    config = ProviderConfig(
+        origin=parse_origin(f"{fake.base_url}/scm/PROJ/gitops.git"),
+        credential=Credential(BBS_TOKEN, None, "token", "BITBUCKET_SERVER_TOKEN"),
+        deadline=2.0,
+        timeout=5.0,
+        warn=lambda _m: None,
+    )
+    return bitbucket_server.connect(config)
+
+
+def bbs_open(fake: Any, adapter: Any) -> PullRequest:
+    pr = open_or_reuse(adapter, PullRequestSpec(head="deploy", base="main", title="Deploy", body="x")).pr
+    fake.requests.clear()
+    return pr
+
+
+def test_bitbucket_dc_requests_auto_merge_on_the_merge_call(bbs: Any) -> None:
+    adapter = bbs_adapter(bbs)
+    pr = bbs_open(bbs, adapter)
+    assert merging.land(adapter, pr, merge=True, when="checks-pass", clock=FakeClock()) == "auto-enabled"
+    assert [(c.method, c.path.rsplit("/", 1)[-1]) for c in bbs.requests] == [
+        ("GET", "application-properties"),
+        ("POST", "merge"),
+    ]
+    assert json.loads(bbs.requests[1].request_body) == {"autoMerge": True}
+    pull = bbs.pull("PROJ", "gitops", pr.number)
+    assert pull["state"] == "OPEN" and pull["_auto_merge_request"]["strategyId"] == "no-ff"
+
+
+def test_bitbucket_dc_auto_merge_lands_when_the_builds_pass_while_waiting(bbs: Any) -> None:
+    adapter = bbs_adapter(bbs)
+    pr = bbs_open(bbs, adapter)
+    clock = FakeClock(on_sleep=lambda n: bbs.pass_builds("PROJ", "gitops", pr.number) if n == 1 else None)
+    assert merging.land(adapter, pr, merge=True, when="checks-pass", wait=600, clock=clock) == "merged"
+    assert bbs.pull("PROJ", "gitops", pr.number)["state"] == "MERGED"
+
+
+def test_bitbucket_dc_with_nothing_vetoing_merges_at_once(bbs: Any) -> None:
+    adapter = bbs_adapter(bbs)
+    pr = bbs_open(bbs, adapter)
+    bbs.pass_builds("PROJ", "gitops", pr.number)
+    assert merging.land(adapter, pr, merge=True, when="checks-pass", clock=FakeClock()) == "merged"
+
+
+def test_bitbucket_dc_before_8_15_waits_and_merges_itself(bbs: Any) -> None:
+    bbs.version = "8.9.4"
+    warnings: list[str] = []
+    adapter = bbs_adapter(bbs)
+    adapter.config = ProviderConfig(**{**adapter.config.__dict__, "warn": warnings.append})
+    pr = bbs_open(bbs, adapter)
+    clock = FakeClock(on_sleep=lambda n: bbs.pass_builds("PROJ", "gitops", pr.number) if n == 2 else None)
+    assert merging.land(adapter, pr, merge=True, when="checks-pass", wait=600, clock=clock) == "merged"
+    assert "8.9.4 has no auto-merge" in warnings[0]
+    merges = [c for c in bbs.requests if c.method == "POST"]
+    assert len(merges) == 1 and "autoMerge" not in json.loads(merges[0].request_body or b"{}")
+
+
+def test_bitbucket_dc_repository_with_auto_merge_off_falls_back_to_waiting(bbs: Any) -> None:
+    bbs.repos[("PROJ", "gitops")]["_auto_merge"] = False
+    warnings: list[str] = []
+    adapter = bbs_adapter(bbs)
+    adapter.config = ProviderConfig(**{**adapter.config.__dict__, "warn": warnings.append})
+    pr = bbs_open(bbs, adapter)
+    with pytest.raises(NotMergedYet) as caught:
+        merging.land(adapter, pr, merge=True, when="checks-pass", wait=0, clock=FakeClock())
+    assert caught.value.merge == "checks-pending"
+    assert "Not all required builds are successful yet" in str(caught.value)
+    assert "auto-merge is off for PROJ/gitops" in warnings[0]
+
+
+def test_bitbucket_dc_declined_while_waiting(bbs: Any) -> None:
+    bbs.version = "8.9.4"
+    adapter = bbs_adapter(bbs)
+    pr = bbs_open(bbs, adapter)
+
+    def decline(_n: int) -> None:
+        bbs.pull("PROJ", "gitops", pr.number)["state"] = "DECLINED"
+
+    with pytest.raises(NotMerged) as caught:
+        merging.land(adapter, pr, merge=True, when="checks-pass", wait=600, clock=FakeClock(decline))
+    assert caught.value.merge == "closed"
+
+
+# -- Bitbucket Cloud ------------------------------------------------------------------------------------
+
+BBC_TOKEN = "bbc-access-token-secret"
+
+
+@pytest.fixture(scope="module")
+def bbc_server() -> Iterator[Any]:
+    from tests.fakes.bitbucket_cloud import FakeBitbucketCloud
+
+    with FakeBitbucketCloud() as fake:  # one per module: stopping one takes up to half a second
+        yield fake
+
+
+@pytest.fixture
+def bbc(bbc_server: Any) -> Any:
+    bbc_server.reset()
+    bbc_server.add_access_token(BBC_TOKEN)
+    bbc_server.add_repo("team", "gitops", mainbranch="main", require_passing_builds=True)
+    return bbc_server
+
+
+def bbc_adapter(fake: Any) -> Any:
+    from providers import bitbucket_cloud
+
+    config = ProviderConfig(
+        origin=parse_origin("https://bitbucket.org/team/gitops.git"),
+        credential=Credential(BBC_TOKEN, "x-token-auth", "access-token", "BITBUCKET_ACCESS_TOKEN"),
+        api_endpoint=fake.api_url,
+        deadline=2.0,
+        timeout=5.0,
+        warn=lambda _m: None,
+    )
+    return bitbucket_cloud.connect(config)
+
+
+def bbc_open(fake: Any, adapter: Any) -> tuple[PullRequest, Any]:
+    pr = open_or_reuse(adapter, PullRequestSpec(head="deploy", base="main", title="Deploy", body="x")).pr
+    pull = fake.pull(fake.repos["team/gitops"], pr.number)
+    fake.set_status(pull, "pipeline", "INPROGRESS")
+    fake.requests.clear()
+    return pr, pull
+
+
+def test_bitbucket_cloud_has_no_auto_merge_so_the_tool_waits_for_the_builds_and_merges(bbc: Any) -> None:
+    adapter = bbc_adapter(bbc)
+    assert not hasattr(adapter, "auto_merge")
+    pr, pull = bbc_open(bbc, adapter)
+    clock = FakeClock(on_sleep=lambda n: bbc.set_status(pull, "pipeline", "SUCCESSFUL") if n == 2 else None)
+    status = merging.land(
+        adapter, pr, merge=True, when="checks-pass", method="squash", wait=1200, clock=clock
+    )
+    assert status == "merged"
+    assert pull.state == "MERGED" and pull.merge_strategy == "squash"
+    paths = [f"{c.method} {c.path.split('/pullrequests/')[-1]}" for c in bbc.requests]
+    assert paths == [f"GET {pr.number}", f"GET {pr.number}/statuses"] * 3 + [f"POST {pr.number}/merge"]
+    assert clock.sleeps == [2, 4]
+
+
+def test_bitbucket_cloud_failed_build_ends_the_wait(bbc: Any) -> None:
+    adapter = bbc_adapter(bbc)
+    pr, pull = bbc_open(bbc, adapter)
+    clock = FakeClock(on_sleep=lambda n: bbc.set_status(pull, "pipeline", "FAILED"))
+    with pytest.raises(NotMerged) as caught:
+        merging.land(adapter, pr, merge=True, when="checks-pass", wait=1200, clock=clock)
+    assert caught.value.merge == "checks-failed" and "pipeline failed" in str(caught.value)
+    assert pull.state == "OPEN"
+
+
+def test_bitbucket_cloud_times_out_with_the_builds_still_running(bbc: Any) -> None:
+    adapter = bbc_adapter(bbc)
+    pr, _pull = bbc_open(bbc, adapter)
+    clock = FakeClock()
+    with pytest.raises(NotMergedYet) as caught:
+        merging.land(adapter, pr, merge=True, when="checks-pass", wait=90, clock=clock)
+    assert caught.value.merge == "timed-out" and sum(clock.sleeps) == 90
+    message = str(caught.value)
+    assert "-wait=1m30s" in message and "1 build in progress: pipeline" in message and "still open" in message
+
+
+# -- the CLI, end to end: real git server, fake forge, -output=json --------------------------------------
+
+REV = "9c6ab68e75bec86422bb572ba904e5b853e32808"
+CLI_ARGS = [f"-git-revision={REV}", "-substitute=imageName=registry.example.com/app@sha256:0123"]
+
+
+@pytest.fixture
+def e2e(git_server: Any, tmp_path: Path) -> Iterator[tuple[FakeGitHub, Path, dict[str, str]]]:
+    from tests.gitserver import DEFAULT_TOKEN, clone, copy_fixture, make_home
+
+    url = git_server.create_repo(
+        "acme/hello-world-gitops.git", copy_fixture("hello-world", tmp_path / "seed")
+    )
+    with FakeGitHub() as fake:
+        fake.add_token(DEFAULT_TOKEN)
+        fake.add_repo(
+            "acme/hello-world-gitops",
+            git_dir=git_server.repo_dir("acme/hello-world-gitops.git"),
+            allow_auto_merge=True,
+            protection={"main": Protection(required_checks=("ci/build",))},
+        )
+        env = {**make_home(tmp_path), "GITHUB_TOKEN": DEFAULT_TOKEN}
+        checkout = clone(url, tmp_path / "checkout", token=DEFAULT_TOKEN, detached=True)
+        yield fake, checkout, env
+
+
+def cli_args(fake: FakeGitHub, *extra: str) -> list[str]:
+    return [*CLI_ARGS, "-scm-provider=github", f"-api-endpoint={fake.api_url}", "-output=json", *extra]
+
+
+def run_in_process(
+    args: list[str], checkout: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch, clock: FakeClock
+) -> int:
+    """cli.main in this process, so that the wait's clock can be a pretend one."""
+    from tests.conftest import TOOL
+    from updater import cli
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(checkout)
+    monkeypatch.setattr(merging, "time", clock)
+    return cli.main([TOOL, *args])
+
+
+def test_cli_checks_pass_enables_auto_merge_and_reports_it(
+    e2e: tuple[FakeGitHub, Path, dict[str, str]], tmp_path: Path
+) -> None:
+    from tests.conftest import run_tool
+
+    fake, checkout, env = e2e
+    results = tmp_path / "results"
+    output = tmp_path / "github_output"
+    run = run_tool(
+        cli_args(fake, "-merge-when=checks-pass", "-merge-method=squash", f"-results-dir={results}"),
+        checkout,
+        {**env, "GITHUB_OUTPUT": str(output)},
+    )
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert report["merge"] == "auto-enabled" and report["pull_request"]["merged"] is False
+    assert (results / "merge").read_text() == "auto-enabled"
+    assert "merge=auto-enabled" in output.read_text().splitlines()
+    assert "pull request merge: auto-enabled (squash)" in run.stderr
+    # The budget of a new pull request (find + create) plus the one GraphQL mutation.
+    assert [(c.method, c.path.rsplit("/", 1)[-1]) for c in fake.requests] == [
+        ("GET", "pulls"),
+        ("POST", "pulls"),
+        ("POST", "graphql"),
+    ]
+    [pull] = fake.pulls("acme/hello-world-gitops")
+    assert pull.auto_merge is not None and pull.auto_merge["mergeMethod"] == "SQUASH"
+
+
+def test_cli_merge_now_keeps_one_extra_request_and_says_merged(
+    e2e: tuple[FakeGitHub, Path, dict[str, str]],
+) -> None:
+    from tests.conftest import run_tool
+
+    fake, checkout, env = e2e
+    fake.repos["acme/hello-world-gitops"].protection.clear()
+    run = run_tool(cli_args(fake, "-merge-pull-request"), checkout, env)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["merge"] == "merged"
+    assert [c.method for c in fake.requests] == ["GET", "POST", "PUT"]
+
+
+def test_cli_without_merge_reports_not_requested(e2e: tuple[FakeGitHub, Path, dict[str, str]]) -> None:
+    from tests.conftest import run_tool
+
+    fake, checkout, env = e2e
+    run = run_tool(cli_args(fake), checkout, env)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["merge"] == "not-requested"
+    assert len(fake.requests) == 2
+
+
+def test_cli_waits_until_the_checks_pass_and_github_merges(
+    e2e: tuple[FakeGitHub, Path, dict[str, str]], monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    fake, checkout, env = e2e
+
+    def checks_pass(n: int) -> None:
+        if n == 2:
+            fake.pass_check("acme/hello-world-gitops", 1, "ci/build")
+
+    clock = FakeClock(on_sleep=checks_pass)
+    code = run_in_process(
+        cli_args(fake, "-merge-when=checks-pass", "-wait=30m"), checkout, env, monkeypatch, clock
+    )
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0, report
+    assert report["merge"] == "merged" and report["pull_request"]["merged"] is True
+    assert clock.sleeps == [2, 4]
+    [pull] = fake.pulls("acme/hello-world-gitops")
+    assert pull.merged
+
+
+def test_cli_wait_that_runs_out_exits_4_with_the_reason(
+    e2e: tuple[FakeGitHub, Path, dict[str, str]], monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    fake, checkout, env = e2e
+    clock = FakeClock()
+    code = run_in_process(
+        cli_args(fake, "-merge-when=checks-pass", "-wait=5m"), checkout, env, monkeypatch, clock
+    )
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert code == 4 == report["exit_code"]
+    assert report["merge"] == "timed-out" and report["pull_request"]["merged"] is False
+    assert "was not merged within -wait=5m" in report["error"] and "waiting for ci/build" in report["error"]
+    errors = [ln for ln in captured.err.splitlines() if ln.startswith("update-gitops-repo: error:")]
+    assert len(errors) == 1 and TOKEN not in captured.err
+    assert sum(clock.sleeps) == 300
+
+
+def test_cli_failed_check_exits_3(
+    e2e: tuple[FakeGitHub, Path, dict[str, str]], monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    fake, checkout, env = e2e
+    clock = FakeClock(on_sleep=lambda n: fake.fail_check("acme/hello-world-gitops", 1, "ci/build"))
+    code = run_in_process(
+        cli_args(fake, "-merge-when=checks-pass", "-wait=1h"), checkout, env, monkeypatch, clock
+    )
+    report = json.loads(capsys.readouterr().out)
+    assert code == 3 and report["merge"] == "checks-failed" and "ci/build failed" in report["error"]
+
+
+def test_cli_auto_merge_not_allowed_is_one_line_exit_1(e2e: tuple[FakeGitHub, Path, dict[str, str]]) -> None:
+    from tests.conftest import run_tool
+
+    fake, checkout, env = e2e
+    fake.repos["acme/hello-world-gitops"].allow_auto_merge = False
+    run = run_tool(cli_args(fake, "-merge-when=checks-pass"), checkout, env)
+    assert run.returncode == 1
+    report = json.loads(run.stdout)
+    assert report["merge"] == "failed" and "Auto merge is not allowed" in report["error"]
+    assert len(run.error_lines) == 1
+
+
+def test_cli_bitbucket_cloud_checks_pass_needs_a_wait_before_anything_is_pushed(
+    git_server: Any, tmp_path: Path
+) -> None:
+    from tests.conftest import run_tool
+    from tests.gitserver import DEFAULT_TOKEN, clone, copy_fixture, make_home
+
+    url = git_server.create_repo("acme/gitops.git", copy_fixture("hello-world", tmp_path / "seed"))
+    checkout = clone(url, tmp_path / "checkout", token=DEFAULT_TOKEN, detached=True)
+    env = {**make_home(tmp_path), "BITBUCKET_ACCESS_TOKEN": DEFAULT_TOKEN}
+    args = [*CLI_ARGS, "-scm-provider=bitbucket-cloud", "-api-endpoint=http://127.0.0.1:9/2.0"]
+    run = run_tool([*args, "-merge-when=checks-pass", "-output=json"], checkout, env)
+    assert run.returncode == 2, run.stderr
+    assert "Bitbucket Cloud has no auto-merge" in json.loads(run.stdout)["error"]
+    assert f"update-to-commit-{REV}" not in git_server.branches("acme/gitops.git")
+
+
+def test_cli_bad_wait_is_a_usage_error() -> None:
+    from updater import flags
+    from updater.errors import UsageError
+
+    with pytest.raises(UsageError, match="missing unit"):
+        flags.parse(["-wait=30"])
+    assert flags.parse(["-wait=1h30m"]).wait == 5400
+    assert flags.parse(["-merge-when=checks-pass"]).merge_requested
+    with pytest.raises(UsageError, match="use one of now, checks-pass"):
+        flags.parse(["-merge-when=later"])
+
+
+def test_help_documents_the_new_flags_and_exit_statuses() -> None:
+    from updater import flags
+
+    text = flags.usage()
+    assert "-merge-when when" in text and "-wait duration" in text
+    assert "3 the pull request will not land" in text and "4 it has not landed yet" in text
+
+
 def test_errors_live_in_one_place() -> None:
     from updater import errors
 

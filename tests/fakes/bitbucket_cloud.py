@@ -29,6 +29,13 @@ atlassian-python-api object model) use, and behaves like the real service where 
   a scripted slow merge answers 202 + Location to a task-status resource that is PENDING, then
   SUCCESS with merge_result or a 400 error, as Atlassian documents; a scripted lost answer merges
   and then answers a 5xx, as a proxy whose upstream timed out would);
+- commit statuses (builds) of a pull request's source commit, `GET …/pullrequests/{id}/statuses`
+  (developer.atlassian.com/cloud/bitbucket/rest/api-group-pullrequests, "List commit statuses for a
+  pull request"; the status object of api-group-commit-statuses: key, name, state SUCCESSFUL, FAILED,
+  INPROGRESS or STOPPED, url, refname, created_on, updated_on), set with `set_status`; with
+  `require_passing_builds` on the repository (the "no failed builds" / "minimum successful builds"
+  merge checks), a merge is refused while a build is failed, stopped or in progress (400, approximated
+  wording). Bitbucket Cloud has no auto-merge API;
 - scriptable faults before auth (429 with Retry-After, 5xx from the edge), and a request log of
   `Exchange` records that tests/fakes/openapi_check.py validates against the vendor description.
 
@@ -164,6 +171,7 @@ class FakeRepo:
     branch_merge_strategies: dict[str, tuple[str, ...]] = field(default_factory=dict)
     required_approvals: int = 0
     require_tasks_resolved: bool = False
+    require_passing_builds: bool = False
     private: bool = True
     uuid: str = field(default_factory=lambda: "{" + str(uuidlib.uuid4()) + "}")
     next_id: int = 1
@@ -224,6 +232,9 @@ class FakePull:
     unresolved_tasks: int = 0
     approvals: set[str] = field(default_factory=set)  # account uuids
     conflicts: bool = False
+    statuses: dict[str, str] = field(
+        default_factory=dict
+    )  # build key -> SUCCESSFUL/FAILED/INPROGRESS/STOPPED
     source_repo: FakeRepo | None = None  # a fork the change comes from; None: the same repository
     source_hash: str = ""
     destination_hash: str = ""
@@ -432,6 +443,12 @@ class FakeBitbucketCloud:
                 setattr(pull, name, value)
             return pull
 
+    def set_status(self, pull: FakePull, key: str, state: str) -> None:
+        """A build reports `state` on the pull request's source commit."""
+        assert state in ("SUCCESSFUL", "FAILED", "INPROGRESS", "STOPPED"), state
+        with self._lock:
+            pull.statuses[key] = state
+
     def pull(self, repo: FakeRepo, number: int) -> FakePull:
         return next(p for p in self._pulls if p.repo is repo and p.id == number)
 
@@ -580,6 +597,7 @@ class FakeBitbucketCloud:
         ("GET", _REPO + r"/pullrequests/(?P<id>\d+)/?$", "_get_pull", "pullrequest"),
         ("PUT", _REPO + r"/pullrequests/(?P<id>\d+)/?$", "_update_pull", "pullrequest:write"),
         ("POST", _REPO + r"/pullrequests/(?P<id>\d+)/merge/?$", "_merge_pull", "pullrequest:write"),
+        ("GET", _REPO + r"/pullrequests/(?P<id>\d+)/statuses/?$", "_list_statuses", "pullrequest"),
         (
             "GET",
             _REPO + r"/pullrequests/(?P<id>\d+)/merge/task-status/(?P<task>[^/]+)/?$",
@@ -702,6 +720,31 @@ class FakeBitbucketCloud:
         pull.updated_on = self._now()
         return _Reply(200, self._pull_json(pull, full=True))
 
+    def _list_statuses(self, request: Request, account: Account, repo: FakeRepo, id: str) -> _Reply:
+        pull = self._find_pull(repo, id)
+        now = _iso(self._now())
+        values = [
+            {
+                "type": "build",
+                "key": key,
+                "name": key,
+                "state": state,
+                "refname": pull.source,
+                "url": f"{self.web_url}/ci/{key}",
+                "description": "",
+                "created_on": now,
+                "updated_on": now,
+                "links": {
+                    "self": {
+                        "href": f"{self._repo_href(repo)}/commit/{pull.source_hash}/statuses/build/{key}"
+                    },
+                    "commit": {"href": f"{self._repo_href(repo)}/commit/{pull.source_hash}"},
+                },
+            }
+            for key, state in sorted(pull.statuses.items())
+        ]
+        return _Reply(200, {"pagelen": 10, "page": 1, "size": len(values), "values": values})
+
     def _merge_pull(self, request: Request, account: Account, repo: FakeRepo, id: str) -> _Reply:
         pull = self._find_pull(repo, id)
         data = _json_body(request) if request.get_data() else {}
@@ -732,6 +775,8 @@ class FakeBitbucketCloud:
                 f"You can't merge until this pull request has {repo.required_approvals} approval(s) "
                 f"(it has {len(pull.approvals)}).",
             )
+        if repo.require_passing_builds and any(s != "SUCCESSFUL" for s in pull.statuses.values()):
+            raise _error(400, "You can't merge until all builds have passed.")  # approximated
         if repo.require_tasks_resolved and pull.unresolved_tasks:
             raise _error(400, f"You can't merge until all tasks are resolved ({pull.unresolved_tasks} open).")
         if self._slow_merges:

@@ -35,6 +35,16 @@ Renovate's Bitbucket Server platform code and tests):
   `stall_next`) leaves the pull request MERGED with a new `version`: the resent merge gets 409
   PullRequestOutOfDateException carrying the current `pullRequest`.
 
+- Auto-merge (Data Center 8.15+; the 8.19 REST description, RestPullRequestMergeRequest and
+  RestAutoMergeRequest): the merge call asks for it with `autoMerge: true` in its body. Nothing vetoing,
+  the server merges at once; vetoed by merge checks (not by conflicts) in a repository whose auto-merge
+  setting is on (`auto_merge=True`, off by default), the server records an auto-merge request and
+  answers 200 with the pull request still OPEN; `GET …/pull-requests/{id}/auto-merge` shows it (404
+  without one). A server before 8.15 (`version`) or a repository with auto-merge off ignores the flag:
+  the usual 409 veto. `pass_builds`/`approve` satisfy the checks, and a recorded auto-merge then merges.
+  `GET …/application-properties` reports `version`; `GET …/pull-requests/{id}/merge` says whether the
+  pull request can be merged (`canMerge`, `conflicted`, `outcome`, `vetoes`).
+
 Server-side state is plain dicts; keys prefixed `_` are knobs tests turn (`_conflicted`,
 `_approvals`, `_builds_ok`, …) and never appear in responses.
 """
@@ -98,6 +108,7 @@ class FakeBitbucketServer(FakeService):
         self.context = context.rstrip("/")
         self.api_prefix = f"{self.context}/rest/api/1.0"
         self.supports_drafts = supports_drafts
+        self.version = "8.19.1"  # GET /application-properties; auto-merge needs 8.15+
         self.users: dict[str, dict[str, Any]] = {}
         self.tokens: dict[str, str] = {}  # token -> username
         self.repos: dict[tuple[str, str], dict[str, Any]] = {}  # (KEY, slug) upper/lower-cased
@@ -146,6 +157,7 @@ class FakeBitbucketServer(FakeService):
         default_strategy: str = "no-ff",
         required_approvals: int = 0,
         required_builds: int = 0,
+        auto_merge: bool = False,
     ) -> dict[str, Any]:
         """A repository; `permissions`: username -> REPO_READ/REPO_WRITE/REPO_ADMIN."""
         for username in permissions or {}:
@@ -191,6 +203,7 @@ class FakeBitbucketServer(FakeService):
             "_default_strategy": default_strategy,
             "_required_approvals": required_approvals,
             "_required_builds": required_builds,
+            "_auto_merge": auto_merge,
         }
         self.repos[(key.upper(), slug.lower())] = repo
         return repo
@@ -208,6 +221,27 @@ class FakeBitbucketServer(FakeService):
     def pull(self, key: str, slug: str, pull_id: int) -> dict[str, Any]:
         repo = self.repos[(key.upper(), slug.lower())]
         return next(p for p in self.pulls if p["_repo"] is repo and p["id"] == pull_id)
+
+    def pass_builds(self, key: str, slug: str, pull_id: int) -> None:
+        """The required builds report success; a recorded auto-merge merges once nothing vetoes."""
+        with self.lock:
+            pull = self.pull(key, slug, pull_id)
+            pull["_builds_ok"] = True
+            self._auto_merge_if_ready(pull)
+
+    def approve(self, key: str, slug: str, pull_id: int, count: int = 1) -> None:
+        with self.lock:
+            pull = self.pull(key, slug, pull_id)
+            pull["_approvals"] += count
+            self._auto_merge_if_ready(pull)
+
+    def _auto_merge_if_ready(self, pull: dict[str, Any]) -> None:
+        request = pull.get("_auto_merge_request")
+        if request and pull["state"] == "OPEN" and not pull["_conflicted"] and not self._vetoes(pull):
+            self._complete_merge(pull, request["strategyId"])
+
+    def _version(self) -> tuple[int, ...]:
+        return tuple(int(p) for p in self.version.split(".")[:2])
 
     def rate_limit_next(
         self, count: int = 1, *, retry_after: int = 5, method: str | None = None, path: str | None = None
@@ -240,6 +274,15 @@ class FakeBitbucketServer(FakeService):
         user = self._authenticate(request)
         if isinstance(user, Reply):
             return user
+        if relative == "/application-properties" and request.method == "GET":
+            return Reply.json(
+                200,
+                {
+                    "version": self.version,
+                    "buildNumber": self.version.replace(".", "0"),
+                    "displayName": "Bitbucket",
+                },
+            )
         match = re.fullmatch(r"/(projects|users)/([^/]+)/repos/([^/]+)(/.*)?", relative)
         if not match:
             return _error(404, f"No resource at {relative}")
@@ -275,7 +318,7 @@ class FakeBitbucketServer(FakeService):
             return self._list_pulls(request, repo)
         if rest == "/pull-requests" and method == "POST":
             return self._create(request, repo, user, level)
-        pr_match = re.fullmatch(r"/pull-requests/(\d+)(/merge)?", rest)
+        pr_match = re.fullmatch(r"/pull-requests/(\d+)(/merge|/auto-merge)?", rest)
         if pr_match:
             pull = next((p for p in self.pulls if p["_repo"] is repo and p["id"] == int(pr_match[1])), None)
             if pull is None:
@@ -290,6 +333,24 @@ class FakeBitbucketServer(FakeService):
                 return self._update(request, pull, user, level)
             if pr_match[2] == "/merge" and method == "POST":
                 return self._merge(request, pull, user, level)
+            if pr_match[2] == "/merge" and method == "GET":
+                vetoes = self._vetoes(pull)
+                can = pull["state"] == "OPEN" and not pull["_conflicted"] and not vetoes
+                outcome = "CONFLICTED" if pull["_conflicted"] else "CLEAN"
+                return Reply.json(
+                    200,
+                    {
+                        "canMerge": can,
+                        "conflicted": pull["_conflicted"],
+                        "outcome": outcome,
+                        "vetoes": vetoes,
+                    },
+                )
+            if pr_match[2] == "/auto-merge" and method == "GET" and self._version() >= (8, 15):
+                request_ = pull.get("_auto_merge_request")
+                if not request_:
+                    return _error(404, f"Pull request {pull['id']} has no auto-merge request.")
+                return Reply.json(200, {k: v for k, v in request_.items() if k != "user"})
         return _error(405, f"{method} is not supported for {relative}")
 
     def _authenticate(self, request: RawRequest) -> dict[str, Any] | Reply | None:
@@ -469,6 +530,31 @@ class FakeBitbucketServer(FakeService):
                 conflicted=True,
                 vetoes=[],
             )
+        vetoes = self._vetoes(pull)
+        auto = bool(data.get("autoMerge")) and self._version() >= (8, 15) and repo["_auto_merge"]
+        if vetoes and auto:
+            pull["_auto_merge_request"] = {
+                "autoSubject": True,
+                "createdDate": int(time.time() * 1000),
+                "fromHash": pull["fromRef"]["latestCommit"],
+                "strategyId": strategy,
+                "toRefId": pull["toRef"]["id"],
+                "user": user["name"],
+            }
+            return Reply.json(200, self._render(pull))
+        if vetoes:
+            return _error(
+                409,
+                "Merging the pull request has been vetoed.",
+                "com.atlassian.bitbucket.pull.PullRequestMergeVetoedException",
+                conflicted=False,
+                vetoes=vetoes,
+            )
+        self._complete_merge(pull, strategy)
+        return Reply.json(200, self._render(pull))
+
+    def _vetoes(self, pull: dict[str, Any]) -> list[dict[str, str]]:
+        repo = pull["_repo"]
         vetoes = []
         missing = repo["_required_approvals"] - pull["_approvals"]
         if missing > 0:
@@ -487,20 +573,16 @@ class FakeBitbucketServer(FakeService):
                     "request can be merged.",
                 }
             )
-        if vetoes:
-            return _error(
-                409,
-                "Merging the pull request has been vetoed.",
-                "com.atlassian.bitbucket.pull.PullRequestMergeVetoedException",
-                conflicted=False,
-                vetoes=vetoes,
-            )
+        return vetoes
+
+    def _complete_merge(self, pull: dict[str, Any], strategy: str) -> None:
+        repo = pull["_repo"]
         now = int(time.time() * 1000)
         commit = _sha("merge", repo["id"], pull["id"], strategy)
         pull.update(state="MERGED", version=pull["version"] + 1, updatedDate=now, closedDate=now)
         pull["_strategy"] = strategy
         pull["_merge_commit"] = {"displayId": commit[:11], "id": commit}
-        return Reply.json(200, self._render(pull))
+        pull["_auto_merge_request"] = None
 
     # -- model ----------------------------------------------------------------------------------------
 
