@@ -368,11 +368,11 @@ def _bitbucket_server(pki: PKI) -> Iterator[Api]:
 
 def _bitbucket_cloud(pki: PKI) -> Iterator[Api]:
     with FakeBitbucketCloud() as fake:
-        fake.add_user("ci-bot", "app-pw-tls-1234567890")
+        fake.add_api_token("ci-bot@example.com", "ATATT-tls-1234567890", username="ci-bot")
         fake.add_repo("team", "gitops", mainbranch="main")
         with TLSTerminator(pki.ca, _port(fake.api_url)) as tls:
             credential = Credential(
-                "app-pw-tls-1234567890", "ci-bot", "app-password", "BITBUCKET_APP_PASSWORD"
+                "ATATT-tls-1234567890", "ci-bot", "api-token", "BITBUCKET_API_TOKEN", "ci-bot@example.com"
             )
             origin = parse_origin("https://ci-bot@bitbucket.org/team/gitops.git")
             yield Api(
