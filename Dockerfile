@@ -2,7 +2,7 @@
 #
 # The image is Debian bookworm's python3, git, ca-certificates and gnupg, minus everything the tool
 # never runs (perl, apt, the git servers, login tools: see the rootfs stage), squashed into one layer,
-# plus a virtualenv with the dependencies (one layer) and the tool (one small layer). About 128 MB
+# plus a virtualenv with the dependencies (one layer) and the tool (one small layer). About 144 MB
 # instead of 263 MB; docs/image.md has the figures per layer and how to measure them.
 #
 # Every stage starts from the same BASE, so the virtualenv finds its interpreter at /usr/bin/python3
@@ -83,9 +83,8 @@ WORKDIR /src
 COPY pyproject.toml ./
 # pip lives in its own throwaway venv (/tmp/pip) and installs into the image's venv with --python, so the
 # image's venv never holds pip or setuptools. Dropped after the install:
-#   cryptography (15 MB): only PyJWT imports it, optionally, for the RSA/EC JWTs of GitHub App
-#   authentication; the tool authenticates with tokens (github.Auth.Token), and PyJWT works without it;
 #   pycparser: cffi needs it only to compile bindings, never to load PyNaCl's compiled ones.
+# (cryptography, 15 MB, stays: GitHub App authentication signs its RS256 JWT with it.)
 # Also dropped: test suites and type stubs shipped inside packages.
 RUN python3 -m venv /tmp/pip \
     && python3 -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb")); \
@@ -93,8 +92,7 @@ print("\n".join(p["project"]["dependencies"]))' > /tmp/requirements.txt \
     && python3 -m venv --without-pip /opt/update-gitops-repo \
     && /tmp/pip/bin/pip --python /opt/update-gitops-repo/bin/python install --quiet \
         --requirement /tmp/requirements.txt \
-    && /tmp/pip/bin/pip --python /opt/update-gitops-repo/bin/python uninstall --quiet --yes \
-        cryptography pycparser \
+    && /tmp/pip/bin/pip --python /opt/update-gitops-repo/bin/python uninstall --quiet --yes pycparser \
     && site=$(/opt/update-gitops-repo/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') \
     && find "$site" -depth -type d \( -name tests -o -name test \) -exec rm -rf {} + \
     && find "$site" -name '*.pyi' -delete
