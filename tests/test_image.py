@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 import tomllib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -585,9 +586,16 @@ def test_builds_leave_no_dangling_image_or_container_behind(image: str, action_i
     assert done.returncode == 0, done.stderr
     dangling = [image_id for image_id in done.stdout.split() if built_here(image_id)]
     assert dangling == [], f"dangling images left by the image builds: {dangling}"
-    done = podman("ps", "--all", "--external", "--format", "{{.ID}} {{.ImageID}} {{.Names}}")
-    assert done.returncode == 0, done.stderr
-    containers = [line for line in done.stdout.splitlines() if built_here(line.split()[1])]
+    # `run --rm` removes its container when the container exits, but podman's cleanup of it can finish
+    # a moment after `podman run` returned (seen under load): a leftover is one still there after that.
+    deadline = time.monotonic() + 20
+    while True:
+        done = podman("ps", "--all", "--external", "--format", "{{.ID}} {{.ImageID}} {{.Names}}")
+        assert done.returncode == 0, done.stderr
+        containers = [line for line in done.stdout.splitlines() if built_here(line.split()[1])]
+        if not containers or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     assert containers == [], f"containers left by the image builds or runs: {containers}"
 
 
