@@ -1,7 +1,7 @@
 """The registry: -scm-provider names → adapter modules, imported only when used.
 
 To add a provider, write `providers/<name>.py` with `connect(config: ProviderConfig) -> Adapter`
-and add one line here. In the core, only updater/cli.py consults this registry.
+and add one line here. In the core, only updater/pull_request.py consults this registry.
 """
 
 from __future__ import annotations
