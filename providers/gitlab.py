@@ -326,7 +326,7 @@ class GitLabAdapter:
                         f"({_message(exc)}); rerun to merge the new state",
                     )
                     return
-                if code == 401 and not self._is_job_token():
+                if code == 401:  # (a job token never gets here: connect refuses it)
                     raise ProviderError(
                         f"GitLab refused to merge !{ref.iid} into {ref.target} (401): the token's user may "
                         "not merge into it (a protected branch needs Maintainer or an allowed-to-merge "
@@ -592,9 +592,6 @@ class GitLabAdapter:
             f"expired or revoked; set a valid access token with the api scope{hint}"
         )
 
-    def _is_job_token(self) -> bool:
-        return self.config.credential is not None and self.config.credential.kind == "job-token"
-
     def _call(self, action: str, fn: Callable[[], T]) -> T:
         try:
             return fn()
@@ -612,13 +609,6 @@ class GitLabAdapter:
             return transport
         assert isinstance(exc, GitlabError)
         code, message, status = exc.response_code, _message(exc), _status(exc)
-        if code in (401, 403) and self._is_job_token():
-            return (
-                f"GitLab refused the CI job token ({source}) trying to {action} on {where} ({status}): "
-                "job tokens cannot create or edit merge requests on most GitLab versions; set "
-                "GITLAB_TOKEN (or UPDATE_GITOPS_REPO_TOKEN) to a project, group or personal access token "
-                "with the api scope"
-            )
         if code == 401:
             return self._rejected(source, status)
         if code == 403:
