@@ -126,3 +126,34 @@ def open_or_reuse(adapter: Adapter, spec: PullRequestSpec) -> Outcome:
     if plan == "update":
         return Outcome(adapter.update(existing, spec.title, spec.body), "updated")
     return Outcome(existing, "reused")
+
+
+def opened_after_all(
+    adapter: Adapter,
+    spec: PullRequestSpec,
+    failure: str,
+    warn: Callable[[str], None],
+    *,
+    forge: str,
+    noun: str = "pull request",
+    sigil: str = "#",
+) -> PullRequest:
+    """A create whose outcome is unknown (5xx, no answer): the pull request if it was opened after
+    all, else ProviderError(`failure`) saying it was not. One more request, on this failure path only;
+    labels and reviewers are not applied then."""
+    from providers import http
+    from updater.errors import ProviderError
+
+    try:
+        existing = adapter.find_open(spec.head, spec.base)
+    except ProviderError:
+        existing = None
+    if existing is None:
+        raise ProviderError(
+            http.checked(failure, f"it did not: no {noun} {spec.head} -> {spec.base} is open")
+        )
+    warn(
+        f"{forge}: opening the {noun} did not come back cleanly ({failure}); it is open after all: "
+        f"{sigil}{existing.number}"
+    )
+    return existing

@@ -32,7 +32,14 @@ import requests
 from atlassian import Bitbucket
 
 from providers import http
-from providers.base import MergeMethod, MergeState, ProviderConfig, PullRequest, PullRequestSpec
+from providers.base import (
+    MergeMethod,
+    MergeState,
+    ProviderConfig,
+    PullRequest,
+    PullRequestSpec,
+    opened_after_all,
+)
 from updater import redact
 from updater.errors import ProviderError
 from updater.values import Origin
@@ -391,23 +398,8 @@ class BitbucketServerAdapter:
     # -- helpers ------------------------------------------------------------------------------------
 
     def _converge(self, spec: PullRequestSpec, exc: Exception) -> PullRequest:
-        """A create whose outcome is unknown (5xx, no answer): the pull request if it was opened after all.
-
-        One more request, on this failure path only.
-        """
         failure = redact.redact(self._explain("open the pull request", exc))
-        try:
-            existing = self.find_open(spec.head, spec.base)
-        except ProviderError:
-            existing = None
-        if existing is None:
-            found = f"it did not: no pull request {spec.head} -> {spec.base} is open"
-            raise ProviderError(http.checked(failure, found))
-        self.config.warn(
-            f"Bitbucket Server: opening the pull request did not come back cleanly ({failure}); it is open "
-            f"after all: #{existing.number}"
-        )
-        return existing
+        return opened_after_all(self, spec, failure, self.config.warn, forge="Bitbucket Server")
 
     def _settle(self, pr: PullRequest, failure: str) -> None:
         """After a merge call failed or was refused: fine if the pull request is merged, else `failure`.

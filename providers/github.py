@@ -17,10 +17,17 @@ from github.PullRequest import PullRequest as GhPullRequest
 from github.Repository import Repository
 
 from providers import http
-from providers.base import MergeMethod, MergeState, ProviderConfig, PullRequest, PullRequestSpec
+from providers.base import (
+    MergeMethod,
+    MergeState,
+    ProviderConfig,
+    PullRequest,
+    PullRequestSpec,
+    opened_after_all,
+)
 from updater import redact
 from updater.errors import ProviderError
-from updater.values import Origin, github_api_base
+from updater.values import Origin, github_api_base, github_repo
 
 T = TypeVar("T")
 
@@ -34,16 +41,7 @@ def api_base(origin: Origin, override: str | None = None) -> str:
 
 def repo_id(origin: Origin) -> str:
     """owner/repo from the origin path."""
-    parts = [p for p in origin.path.split("/") if p]
-    if origin.scheme == "file" and len(parts) >= 2:
-        # A local mirror laid out as .../owner/repo.git: the last two parts name the repository.
-        parts = parts[-2:]
-    if len(parts) != 2:
-        raise ProviderError(
-            f"origin path '{origin.path}' is not owner/repo, which every GitHub repository URL has; "
-            "check the origin remote"
-        )
-    return "/".join(parts)
+    return "/".join(github_repo(origin))
 
 
 def connect(config: ProviderConfig, *, backoff: float | None = None) -> GitHubAdapter:
@@ -320,24 +318,8 @@ class GitHubAdapter:
                 )
 
     def _converge(self, spec: PullRequestSpec, exc: Exception) -> PullRequest:
-        """A create whose outcome is unknown (5xx, no answer): the pull request if it was opened after all.
-
-        One more request, on this failure path only; labels and reviewers are not applied then.
-        """
         failure = redact.redact(self._explain("open the pull request", exc))
-        try:
-            existing = self.find_open(spec.head, spec.base)
-        except ProviderError:
-            existing = None
-        if existing is None:
-            raise ProviderError(
-                http.checked(failure, f"it did not: no pull request {spec.head} -> {spec.base} is open")
-            )
-        self.config.warn(
-            f"GitHub: opening the pull request did not come back cleanly ({failure}); it is open after all: "
-            f"#{existing.number}"
-        )
-        return existing
+        return opened_after_all(self, spec, failure, self.config.warn, forge="GitHub")
 
     def _settle(self, pr: PullRequest, failure: str) -> None:
         """After a merge call failed or was refused: fine if the pull request is merged, else `failure`.

@@ -36,7 +36,14 @@ from gitlab.exceptions import GitlabError
 from gitlab.v4.objects import Project
 
 from providers import http
-from providers.base import MergeMethod, MergeState, ProviderConfig, PullRequest, PullRequestSpec
+from providers.base import (
+    MergeMethod,
+    MergeState,
+    ProviderConfig,
+    PullRequest,
+    PullRequestSpec,
+    opened_after_all,
+)
 from updater import redact
 from updater.errors import ProviderError
 from updater.values import Origin
@@ -432,23 +439,10 @@ class GitLabAdapter:
     # -- helpers ------------------------------------------------------------------------------------
 
     def _converge(self, spec: PullRequestSpec, exc: Exception) -> PullRequest:
-        """A create whose outcome is unknown (5xx, no answer): the merge request if it was opened after all.
-
-        One more request, on this failure path only.
-        """
         failure = redact.redact(self._explain("open the merge request", exc))
-        try:
-            existing = self.find_open(spec.head, spec.base)
-        except ProviderError:
-            existing = None
-        if existing is None:
-            found = f"it did not: no merge request {spec.head} -> {spec.base} is open"
-            raise ProviderError(http.checked(failure, found))
-        self.config.warn(
-            f"GitLab: opening the merge request did not come back cleanly ({failure}); it is open after "
-            f"all: !{existing.number}"
+        return opened_after_all(
+            self, spec, failure, self.config.warn, forge="GitLab", noun="merge request", sigil="!"
         )
-        return existing
 
     def _settle(self, ref: _Ref, failure: str) -> None:
         """After a merge call failed: fine if the merge request is merged, else `failure`.

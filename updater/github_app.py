@@ -233,9 +233,9 @@ def mint(
 ) -> Credential:
     """Find the installation (unless given), mint one token for this repository, check its permissions."""
     from updater import log
-    from updater.values import Credential
+    from updater.values import Credential, github_repo
 
-    owner, repo = _owner_repo(origin)
+    owner, repo = github_repo(origin)
     call = _Caller(app, owner, repo, ca_bundle)
     installation_id = app.installation_id
     slug = None
@@ -256,18 +256,6 @@ def mint(
         + (f"; commits name the App if git config sets user.name '{slug}[bot]'" if slug else "")
     )
     return Credential(token, GIT_USERNAME, "token", source)
-
-
-def _owner_repo(origin: Origin) -> tuple[str, str]:
-    parts = [p for p in origin.path.split("/") if p]
-    if origin.scheme == "file" and len(parts) >= 2:
-        parts = parts[-2:]
-    if len(parts) != 2:
-        raise ProviderError(
-            f"origin path '{origin.path}' is not owner/repo, which every GitHub repository URL has; "
-            "check the origin remote"
-        )
-    return parts[0], parts[1]
 
 
 def _session(ca_bundle: str | None) -> Any:

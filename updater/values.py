@@ -252,3 +252,18 @@ def github_api_base(origin: Origin, override: str | None = None) -> str:
         # Served from its own api. subdomain, like api.github.com, not from /api/v3 (always https).
         return f"https://api.{origin.host}"
     return f"{origin.web_base}/api/v3"
+
+
+def github_repo(origin: Origin) -> tuple[str, str]:
+    """(owner, repo) from a GitHub origin's path; a local mirror laid out as .../owner/repo.git too."""
+    from updater.errors import ProviderError
+
+    parts = [p for p in origin.path.split("/") if p]
+    if origin.scheme == "file" and len(parts) >= 2:
+        parts = parts[-2:]  # a local mirror: the last two parts name the repository
+    if len(parts) != 2:
+        raise ProviderError(
+            f"origin path '{origin.path}' is not owner/repo, which every GitHub repository URL has; "
+            "check the origin remote"
+        )
+    return parts[0], parts[1]
