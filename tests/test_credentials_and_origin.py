@@ -103,15 +103,19 @@ def test_gitlab_ci_job_token_is_marked_as_such(monkeypatch: pytest.MonkeyPatch, 
     )
 
 
-def test_bitbucket_cloud_app_password_needs_the_username(
+def test_a_bitbucket_cloud_app_password_is_refused_up_front(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("HOME", make_home(tmp_path)["HOME"])
     monkeypatch.setenv("BITBUCKET_APP_PASSWORD", "app-pass-1234")
-    assert find_credential(ORIGIN, "bitbucket-cloud") is None  # no username: not usable
+    assert find_credential(ORIGIN, "bitbucket-cloud") is None  # no username: not an app password either
     monkeypatch.setenv("BITBUCKET_USERNAME", "ci-bot")
+    with pytest.raises(UsageError, match="app password, which Atlassian removed on 2026-07-28") as caught:
+        find_credential(ORIGIN, "bitbucket-cloud")
+    assert "app-pass-1234" not in str(caught.value)
+    monkeypatch.setenv("BITBUCKET_EMAIL", "ci-bot@example.com")  # then it holds an API token
     found = find_credential(ORIGIN, "bitbucket-cloud")
-    assert found is not None and (found.kind, found.username) == ("app-password", "ci-bot")
+    assert found is not None and (found.kind, found.api_username) == ("api-token", "ci-bot@example.com")
 
 
 def _header(env: dict[str, str]) -> str:

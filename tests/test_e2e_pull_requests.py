@@ -170,19 +170,43 @@ def test_bitbucket_cloud_pull_request_with_an_atlassian_api_token(
         assert API_TOKEN not in run.stderr and "ci-bot@example.com" not in run.stdout
 
 
-def test_bitbucket_cloud_app_password_is_reported_as_removed(git_server: GitServer, tmp_path: Path) -> None:
+def test_bitbucket_cloud_app_password_is_refused_before_anything_is_written(
+    git_server: GitServer, tmp_path: Path
+) -> None:
+    from tests.conftest import snapshot
     from tests.fakes.bitbucket_cloud import FakeBitbucketCloud
 
-    git_server.allow("ci-bot", DEFAULT_TOKEN)  # git still lets it in here: the API is what refuses
     url = git_server.create_repo(
         "acme/hello-world-gitops.git", copy_fixture("hello-world", tmp_path / "seed")
     )
-    checkout = clone(url, tmp_path / "checkout", token=DEFAULT_TOKEN, user="ci-bot", detached=True)
-    env = {**make_home(tmp_path), "BITBUCKET_USERNAME": "ci-bot", "BITBUCKET_APP_PASSWORD": DEFAULT_TOKEN}
+    checkout = clone(url, tmp_path / "checkout", token=DEFAULT_TOKEN, detached=True)
+    env = {
+        **make_home(tmp_path),
+        "BITBUCKET_USERNAME": "ci-bot",
+        "BITBUCKET_APP_PASSWORD": "app-pw-0123456789",
+    }
+    before = snapshot(checkout)
     with FakeBitbucketCloud() as bb:
-        bb.add_user("ci-bot", DEFAULT_TOKEN)
-        bb.add_repo("acme", "hello-world-gitops", git_dir=git_server.repo_dir("acme/hello-world-gitops.git"))
         run = run_tool([*ARGS, "-scm-provider=bitbucket-cloud", f"-api-endpoint={bb.api_url}"], checkout, env)
-        assert run.returncode == 1
+        assert run.returncode == 2
         [line] = run.error_lines
-        assert "removed app passwords on 2026-07-28" in line and DEFAULT_TOKEN not in run.stderr
+        assert "app password, which Atlassian removed on 2026-07-28" in line and "BITBUCKET_API_TOKEN" in line
+        assert "app-pw-0123456789" not in run.stderr and bb.requests == []
+    assert snapshot(checkout) == before
+    assert git_server.rev("acme/hello-world-gitops.git", f"update-to-commit-{REV}") is None
+
+
+def test_bitbucket_cloud_git_refusing_a_stored_app_password_says_what_to_use(
+    git_server: GitServer, tmp_path: Path
+) -> None:
+    """An app password from ~/.git-credentials (as Tekton writes it): git's 401 names the remedy."""
+    url = git_server.create_repo(
+        "acme/hello-world-gitops.git", copy_fixture("hello-world", tmp_path / "seed")
+    )
+    checkout = clone(url, tmp_path / "checkout", token=DEFAULT_TOKEN, detached=True)
+    env = make_home(tmp_path, url=url, user="ci-bot", token="app-pw-0123456789")  # refused by the server
+    run = run_tool([*ARGS, "-scm-provider=bitbucket-cloud", "-create-pull-request=false"], checkout, env)
+    assert run.returncode == 1
+    [line] = run.error_lines
+    assert "origin refused the credentials" in line and "no longer takes app passwords" in line
+    assert "app-pw-0123456789" not in run.stderr

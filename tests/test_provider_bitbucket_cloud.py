@@ -1059,7 +1059,8 @@ def test_an_api_token_comes_before_the_old_variables_and_access_tokens(clean_env
     clean_env.setenv("BITBUCKET_USERNAME", USERNAME)
     clean_env.setenv("BITBUCKET_APP_PASSWORD", APP_PASSWORD)
     found = find_credential(parse_origin(ORIGIN), "bitbucket-cloud")
-    assert found is not None and (found.kind, found.source) == ("app-password", "BITBUCKET_APP_PASSWORD")
+    # App passwords are gone: an access token beside one is what is used.
+    assert found is not None and (found.kind, found.source) == ("access-token", "BITBUCKET_ACCESS_TOKEN")
     clean_env.setenv("BITBUCKET_API_TOKEN", API_TOKEN)
     clean_env.setenv("BITBUCKET_EMAIL", EMAIL)
     found = find_credential(parse_origin(ORIGIN), "bitbucket-cloud")

@@ -261,7 +261,7 @@ def run(opts: flags.Options, argv: list[str], result: Result) -> None:
             attempts=opts.push_attempts,
         )
     except GitError as exc:
-        raise _with_tls_hint(exc, remote) from None
+        raise _with_hint(exc, remote) from None
     result.commit, result.pushed, result.operation = published.commit, published.pushed, "pushed"
     if published.pushed:
         log.info(f"pushed {published.commit[:12]} to origin/{branch}")
@@ -309,13 +309,22 @@ def _check_flags(opts: flags.Options) -> None:
 _TLS_MARKERS = ("certificate verification failed", "ssl certificate problem", "certificate verify failed")
 
 
-def _with_tls_hint(exc: GitError, remote: Remote) -> GitError:
-    """git names no remedy for an untrusted certificate: name the one setting that fixes git and the API."""
+def _with_hint(exc: GitError, remote: Remote) -> GitError:
+    """git names no remedy: for an untrusted certificate, the one setting that fixes git and the API;
+    for credentials Bitbucket Cloud refused, what it takes since app passwords were removed."""
     from updater.values import tls_hint
 
-    if not any(marker in str(exc).lower() for marker in _TLS_MARKERS):
-        return exc
-    return GitError(f"{exc}; {tls_hint(remote.ca_bundle)}")
+    text = str(exc)
+    if any(marker in text.lower() for marker in _TLS_MARKERS):
+        return GitError(f"{text}; {tls_hint(remote.ca_bundle)}")
+    if remote.provider == "bitbucket-cloud" and "refused the credentials" in text:
+        from updater.credentials import BITBUCKET_CLOUD_ADVICE
+
+        return GitError(
+            f"{text}; Bitbucket Cloud no longer takes app passwords (removed 2026-07-28): "
+            f"{BITBUCKET_CLOUD_ADVICE}"
+        )
+    return exc
 
 
 def _check_results_dir(directory: str) -> None:

@@ -64,6 +64,14 @@ def _typed(found: Credential | None, provider: str) -> Credential | None:
     return Credential(found.secret, found.username, oauth, found.source, found.api_username)
 
 
+# What Bitbucket Cloud takes now that app passwords are gone (also said when git's push is refused).
+BITBUCKET_CLOUD_ADVICE = (
+    "create an Atlassian API token with scopes for Bitbucket and set BITBUCKET_EMAIL (the account "
+    "e-mail) and BITBUCKET_API_TOKEN (git then uses BITBUCKET_USERNAME, else x-bitbucket-api-token-auth), "
+    "or use a workspace, project or repository access token in BITBUCKET_ACCESS_TOKEN"
+)
+
+
 def _from_tool(token_file: str | None) -> Credential | None:
     username = _env("UPDATE_GITOPS_REPO_USERNAME")
     if token_file:
@@ -97,11 +105,17 @@ def _from_provider_env(provider: str) -> Credential | None:
         for name in ("BITBUCKET_API_TOKEN", "BITBUCKET_APP_PASSWORD"):
             if (secret := _env(name)) and (email or name == "BITBUCKET_API_TOKEN"):
                 return Credential(secret, user, "api-token", name, api_username=email)
-        if user and (secret := _env("BITBUCKET_APP_PASSWORD")):
-            return Credential(secret, user, "app-password", "BITBUCKET_APP_PASSWORD")
         for name in ("BITBUCKET_ACCESS_TOKEN", "BITBUCKET_TOKEN"):
             if secret := _env(name):
                 return Credential(secret, "x-token-auth", "access-token", name)
+        if user and _env("BITBUCKET_APP_PASSWORD"):
+            # Nothing usable beside it. Known before anything is written, and Bitbucket refuses it for
+            # git and the API alike.
+            raise UsageError(
+                "BITBUCKET_USERNAME + BITBUCKET_APP_PASSWORD is an app password, which Atlassian removed on "
+                f"2026-07-28: {BITBUCKET_CLOUD_ADVICE}; if BITBUCKET_APP_PASSWORD already holds an API "
+                "token, set BITBUCKET_EMAIL to the Atlassian account e-mail"
+            )
     elif provider == "bitbucket-server":
         for name in ("BITBUCKET_SERVER_TOKEN", "BITBUCKET_TOKEN"):
             if secret := _env(name):
