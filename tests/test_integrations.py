@@ -810,11 +810,14 @@ def test_docker_wrapper_mounts_the_repository_top_and_starts_in_the_same_sub_dir
 def env_names_the_tool_reads() -> set[str]:
     """Every variable the credential lookup and the providers read by name, from their source."""
     names: set[str] = set()
-    for path in (REPO / "updater" / "credentials.py", *sorted((REPO / "providers").glob("*.py"))):
+    sources = (REPO / "updater" / "credentials.py", REPO / "updater" / "github_app.py")
+    for path in (*sources, *sorted((REPO / "providers").glob("*.py"))):
         text = path.read_text()
         names |= set(re.findall(r"""environ(?:\.get)?[(\[]\s*"([A-Z][A-Z0-9_]*)\"""", text))
         names |= set(re.findall(r'"((?:[A-Z][A-Z0-9]*_)+(?:TOKEN|PASSWORD|USERNAME|EMAIL|USER))"', text))
-    return names
+        names |= set(re.findall(r'"(GITHUB_APP_[A-Z_]+)"', text))
+    # A file's path: mounted and renamed, not forwarded as it is (see the CA-bundle test).
+    return names - {"GITHUB_APP_PRIVATE_KEY_FILE"}
 
 
 def test_docker_wrapper_passes_credential_proxy_and_identity_variables_by_name(
@@ -842,7 +845,14 @@ def test_docker_wrapper_passes_credential_proxy_and_identity_variables_by_name(
 
 
 @pytest.mark.parametrize(
-    "variable", ["SSL_CERT_FILE", "GIT_SSL_CAINFO", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"]
+    "variable",
+    [
+        "SSL_CERT_FILE",
+        "GIT_SSL_CAINFO",
+        "REQUESTS_CA_BUNDLE",
+        "CURL_CA_BUNDLE",
+        "GITHUB_APP_PRIVATE_KEY_FILE",
+    ],
 )
 def test_docker_wrapper_mounts_the_ca_bundle_a_variable_names(
     fake_docker: Path, gitops_checkout: Path, variable: str

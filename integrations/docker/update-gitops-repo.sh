@@ -10,7 +10,8 @@
 #   filesystem and a fresh /tmp (git and the tool write nothing else).
 # - Variables go by name (`-e NAME`), so their values never appear on a command line. Forwarded when set:
 #   the credentials the tool reads (UPDATE_GITOPS_REPO_*, GITHUB_TOKEN, GH_TOKEN, GH_ENTERPRISE_TOKEN,
-#   GITLAB_TOKEN, GL_TOKEN, GITLAB_OAUTH_TOKEN, CI_JOB_TOKEN, BITBUCKET_*), where the API is
+#   GITLAB_TOKEN, GL_TOKEN, GITLAB_OAUTH_TOKEN, CI_JOB_TOKEN, BITBUCKET_*, a GitHub App's GITHUB_APP_ID,
+#   GITHUB_APP_CLIENT_ID, GITHUB_APP_PRIVATE_KEY and GITHUB_APP_INSTALLATION_ID), where the API is
 #   (GITHUB_SERVER_URL, GITHUB_API_URL, CI_SERVER_HOST, CI_API_V4_URL, CI_PROJECT_PATH, CI_DEFAULT_BRANCH),
 #   proxies (https_proxy, http_proxy, all_proxy, no_proxy, either case), git's identity (GIT_AUTHOR_*,
 #   GIT_COMMITTER_*) and TZ.
@@ -18,7 +19,8 @@
 #   handed to the tool at their new path: those named by -token-file, -api-token-file and -ca-bundle (as
 #   -flag=PATH, --flag=PATH, -flag PATH or --flag PATH) when they are outside the repository or given as
 #   an absolute path, and those named by SSL_CERT_FILE, SSL_CERT_DIR, GIT_SSL_CAINFO, GIT_SSL_CAPATH,
-#   REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE (the variable is set to the new path). Their contents are
+#   REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE and GITHUB_APP_PRIVATE_KEY_FILE (the variable is set to the new
+#   path). Their contents are
 #   never read here.
 #
 # UPDATE_GITOPS_REPO_IMAGE picks the image; DOCKER=podman works too.
@@ -141,19 +143,22 @@ while [ "$n" -gt 0 ]; do
     esac
 done
 
-# The environment, by name. A CA variable names a file (or directory): mounted, and set to where it is.
+# The environment, by name. A CA variable or a GitHub App's key file names a file (or directory): mounted
+# read-only, and set to where it is in the container.
 while IFS= read -r name; do
     case $name in
         *[!A-Za-z0-9_]* | UPDATE_GITOPS_REPO_IMAGE | UPDATE_GITOPS_REPO_SAFE_DIRECTORY_SET) ;;
         UPDATE_GITOPS_REPO_* | GITHUB_TOKEN | GH_TOKEN | GH_ENTERPRISE_TOKEN | GITLAB_TOKEN | GL_TOKEN \
-            | GITLAB_OAUTH_TOKEN | CI_JOB_TOKEN | BITBUCKET_* | GITHUB_SERVER_URL | GITHUB_API_URL \
+            | GITLAB_OAUTH_TOKEN | CI_JOB_TOKEN | BITBUCKET_* | GITHUB_APP_ID | GITHUB_APP_CLIENT_ID \
+            | GITHUB_APP_PRIVATE_KEY | GITHUB_APP_INSTALLATION_ID | GITHUB_SERVER_URL | GITHUB_API_URL \
             | CI_SERVER_HOST | CI_API_V4_URL | CI_PROJECT_PATH | CI_DEFAULT_BRANCH | https_proxy \
             | HTTPS_PROXY | http_proxy | HTTP_PROXY | all_proxy | ALL_PROXY | no_proxy | NO_PROXY \
             | GIT_AUTHOR_NAME | GIT_AUTHOR_EMAIL | GIT_AUTHOR_DATE | GIT_COMMITTER_NAME \
             | GIT_COMMITTER_EMAIL | GIT_COMMITTER_DATE | TZ)
             opts="$opts -e $name"
             ;;
-        SSL_CERT_FILE | SSL_CERT_DIR | GIT_SSL_CAINFO | GIT_SSL_CAPATH | REQUESTS_CA_BUNDLE | CURL_CA_BUNDLE)
+        SSL_CERT_FILE | SSL_CERT_DIR | GIT_SSL_CAINFO | GIT_SSL_CAPATH | REQUESTS_CA_BUNDLE | CURL_CA_BUNDLE \
+            | GITHUB_APP_PRIVATE_KEY_FILE)
             eval "path=\${$name}"
             if [ -n "$path" ] && [ -e "$path" ] && host=$(absolute "$path"); then
                 mount_ro "$host" "$files/env/$name"
