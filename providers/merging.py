@@ -10,7 +10,8 @@
   for), "auto-enabled" (the forge merges it when its checks pass) or "unsupported" (no auto-merge
   here: Bitbucket Cloud, an older Data Center, auto-merge switched off for the repository). On
   "unsupported" the tool waits for the checks itself and merges (`adapter.merge_state()`, then
-  `adapter.merge()`), within `-wait`; with no wait it looks once;
+  `adapter.merge()`), within `-wait`; with no wait it looks once. While the forge reports no check
+  at all, it merges only after NO_CHECKS_GRACE (CI may not have reported yet);
 - `-wait=DURATION`: poll `adapter.merge_state()` until the pull request is merged (success), closed,
   its checks fail or auto-merge is switched off (NotMerged, exit 3), or the time is up
   (NotMergedYet, exit 4).
@@ -30,6 +31,9 @@ from updater.errors import NotMerged, NotMergedYet
 
 FIRST_POLL = 2.0  # seconds before the first look at the pull request
 MAX_POLL = 60.0  # seconds: the longest gap between two looks
+# Seconds the tool keeps waiting, when it merges itself, while the forge reports no check at all:
+# CI posts its first status some seconds after the push, and merging before then skips the checks.
+NO_CHECKS_GRACE = 30.0
 WHEN = ("now", "checks-pass")
 
 
@@ -91,7 +95,8 @@ def _wait(
 ) -> str:
     """Look at the pull request until it lands, or will not, or `wait` seconds have passed."""
     name = _forge(adapter)
-    deadline = clock.monotonic() + max(0.0, wait)
+    started = clock.monotonic()
+    deadline = started + max(0.0, wait)
     delay = FIRST_POLL
     looks = 0
     while True:
@@ -111,8 +116,13 @@ def _wait(
                 "checks-failed",
             )
         if merge_with is not None and state.ready:
-            adapter.merge(pr, merge_with)
-            return "merged"
+            # No check reported yet is not "checks passed": CI may not have posted its first status
+            # this soon after the push. Merge on "none" only once CI had NO_CHECKS_GRACE to say
+            # something (or the wait is over).
+            early = clock.monotonic() - started < NO_CHECKS_GRACE and clock.monotonic() < deadline
+            if not (state.checks == "none" and early):
+                adapter.merge(pr, merge_with)
+                return "merged"
         if auto and state.auto_merge is False:
             raise NotMerged(
                 f"auto-merge of pull request #{pr.number} was turned off while waiting (by hand, or by "

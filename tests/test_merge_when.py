@@ -618,6 +618,32 @@ def test_bitbucket_cloud_has_no_auto_merge_so_the_tool_waits_for_the_builds_and_
     assert clock.sleeps == [2, 4]
 
 
+def test_bitbucket_cloud_does_not_merge_before_ci_has_reported_anything(bbc: Any) -> None:
+    """Right after the push no build status exists yet: that is not "checks passed"."""
+    adapter = bbc_adapter(bbc)
+    pr = open_or_reuse(adapter, PullRequestSpec(head="deploy", base="main", title="Deploy", body="x")).pr
+    pull = bbc.pull(bbc.repos["team/gitops"], pr.number)
+    # The pipeline reports only after the first look; then it passes.
+    clock = FakeClock(
+        on_sleep=lambda n: bbc.set_status(pull, "pipeline", "INPROGRESS" if n == 1 else "SUCCESSFUL")
+    )
+    status = merging.land(adapter, pr, merge=True, when="checks-pass", wait=1200, clock=clock)
+    assert status == "merged" and pull.state == "MERGED"
+    assert clock.sleeps == [2, 4]  # looked three times: none (not merged), in progress, passed
+
+
+def test_bitbucket_cloud_without_any_ci_merges_once_ci_had_time_to_report(bbc: Any) -> None:
+    bbc.reset()
+    bbc.add_access_token(BBC_TOKEN)
+    bbc.add_repo("team", "gitops", mainbranch="main")  # no build requirement, no pipeline
+    adapter = bbc_adapter(bbc)
+    pr = open_or_reuse(adapter, PullRequestSpec(head="deploy", base="main", title="Deploy", body="x")).pr
+    clock = FakeClock()
+    status = merging.land(adapter, pr, merge=True, when="checks-pass", wait=1200, clock=clock)
+    assert status == "merged"
+    assert sum(clock.sleeps) >= merging.NO_CHECKS_GRACE and sum(clock.sleeps) < 2 * merging.NO_CHECKS_GRACE
+
+
 def test_bitbucket_cloud_failed_build_ends_the_wait(bbc: Any) -> None:
     adapter = bbc_adapter(bbc)
     pr, pull = bbc_open(bbc, adapter)
