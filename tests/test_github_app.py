@@ -588,3 +588,34 @@ def test_cli_with_a_bad_key_file_is_a_usage_error(
     assert run.returncode == 2
     assert f"GITHUB_APP_PRIVATE_KEY_FILE {bad}: not a PEM private key" in run.stderr
     assert "not really" not in run.stderr and fake.requests == []
+
+
+def test_a_wait_longer_than_the_app_tokens_hour_is_warned_about(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.fakes.github import FakeGitHub
+    from updater import flags, pull_request
+    from updater.remote import Remote
+    from updater.results import Result
+    from updater.values import Credential, parse_origin
+
+    landed: list[float] = []
+    monkeypatch.setattr(pull_request, "_land", lambda opts, adapter, pr, result: landed.append(opts.wait))
+    with FakeGitHub() as fake:
+        fake.add_token("ghs_installation0123456789")
+        fake.add_repo("acme/gitops", branches=["main", "deploy"])
+        for wait, warned in (("2h", True), ("50m", False)):
+            opts = flags.parse(
+                ["-git-revision=1", f"-api-endpoint={fake.api_url}", "-base-branch=main", f"-wait={wait}"]
+            )
+            app = Credential(
+                "ghs_installation0123456789", "x-access-token", "token", "GitHub App Iv23x, installation 7"
+            )
+            remote = Remote(
+                parse_origin("https://github.com/acme/gitops.git"), "github", app, {}, "origin", None, app
+            )
+            forge = pull_request.Forge(opts, remote)
+            pull_request.open_and_land(opts, None, forge, [], Result(), "deploy", "deploy\n", "body")  # type: ignore[arg-type]
+            err = capsys.readouterr().err
+            assert ("longer than the hour a GitHub App installation token lives" in err) is warned
+    assert landed == [7200.0, 3000.0]

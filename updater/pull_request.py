@@ -43,6 +43,9 @@ Substitutions:
 """
 
 
+APP_TOKEN_WAIT = 55 * 60  # seconds of -wait a GitHub App installation token (one hour) surely covers
+
+
 def check_provider(name: str) -> None:
     """-scm-provider names a provider of the registry (a usage error before anything is touched)."""
     import providers
@@ -221,6 +224,12 @@ def open_and_land(
     result.operation = outcome.operation
     log.info(f"pull request {outcome.operation}: {pr.url}")
     if opts.merge_requested or opts.wait:
+        credential = forge.remote.api_credential
+        if opts.wait > APP_TOKEN_WAIT and credential is not None and credential.source.startswith("GitHub App"):
+            log.warn(
+                f"-wait is longer than the hour a GitHub App installation token lives: a look after it "
+                f"expires fails (401); rerun with -wait then, the pull request is reused ({pr.url})"
+            )
         _land(opts, forge.adapter(), pr, result)
 
 
