@@ -226,6 +226,10 @@ class GitLabAdapter:
             )
         return str(branch)
 
+    def check_access(self) -> None:
+        """One read of the project: the API credential works for it (before anything is pushed)."""
+        self._call("read the project", lambda: self.client.projects.get(self.path, **_NO_SDK_RETRY))
+
     def find_open(self, head: str, base: str) -> PullRequest | None:
         found = self._call(
             "list merge requests",

@@ -219,9 +219,12 @@ def test_job_token_pushes_and_the_api_token_opens_the_merge_request(
     assert push.user == "gitlab-ci-token"
     assert git_server.rev(f"{REPO}.git", f"update-to-commit-{REV}") is not None
     # ... and every API request carried the API's token, never the job token.
-    assert [(c.method, c.path.rsplit("/", 1)[-1]) for c in fake.requests] == [
-        ("GET", "merge_requests"),
-        ("POST", "merge_requests"),
+    # (The API's own credential is proven by one read of the project before anything is pushed.)
+    project = REPO.replace("/", "%2F")
+    assert [(c.method, c.path.split("/projects/", 1)[-1]) for c in fake.requests] == [
+        ("GET", project),
+        ("GET", f"{project}/merge_requests"),
+        ("POST", f"{project}/merge_requests"),
     ]
     for call in fake.requests:
         assert call.request_headers[header] == value
@@ -268,3 +271,18 @@ def test_a_job_token_alone_pushes_without_a_merge_request(
     assert push.user == "gitlab-ci-token"
     assert git_server.rev(f"{REPO}.git", f"update-to-commit-{REV}") is not None
     assert fake.requests == [] and JOB_TOKEN not in run.stderr
+
+
+def test_a_separate_api_token_that_does_not_work_fails_before_the_push(
+    gitlab: tuple[FakeGitLab, Path, dict[str, str]], git_server: GitServer
+) -> None:
+    fake, checkout, env = gitlab
+    env["UPDATE_GITOPS_REPO_API_TOKEN"] = "glpat-revoked-0123456789"
+    run = run_tool([*ARGS, "-scm-provider=gitlab", f"-api-endpoint={fake.api_url}"], checkout, env)
+    assert run.returncode == 1
+    [line] = run.error_lines
+    assert "GitLab rejected the token from UPDATE_GITOPS_REPO_API_TOKEN (401" in line
+    assert "glpat-revoked-0123456789" not in run.stderr
+    assert len(fake.requests) == 1  # the one read that proves the API's credential ...
+    assert git_server.push_requests(f"{REPO}.git") == []  # ... before anything is pushed
+    assert run_git("status", "--porcelain", cwd=checkout, env=env).stdout.decode() == ""

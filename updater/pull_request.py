@@ -166,6 +166,10 @@ class Forge:
             if config.credential is not None:
                 api = providers.api_url(self.remote.provider, config.origin, config.api_endpoint)
                 refuse_plain_http(api, "the API endpoint", self.opts.allow_insecure_http)
+            if config.credential is not None and config.credential is not self.remote.credential:
+                # The API has a credential of its own (-api-token-file, UPDATE_GITOPS_REPO_API_TOKEN): git's
+                # push will not have tried it, so one read proves it before anything is written or pushed.
+                getattr(adapter, "check_access", adapter.default_branch)()
             self._adapter = adapter
         return self._adapter
 
@@ -225,7 +229,8 @@ def open_and_land(
     log.info(f"pull request {outcome.operation}: {pr.url}")
     if opts.merge_requested or opts.wait:
         credential = forge.remote.api_credential
-        if opts.wait > APP_TOKEN_WAIT and credential is not None and credential.source.startswith("GitHub App"):
+        app = credential is not None and credential.source.startswith("GitHub App")
+        if opts.wait > APP_TOKEN_WAIT and app:
             log.warn(
                 f"-wait is longer than the hour a GitHub App installation token lives: a look after it "
                 f"expires fails (401); rerun with -wait then, the pull request is reused ({pr.url})"
