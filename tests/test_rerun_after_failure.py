@@ -86,3 +86,52 @@ def test_a_rerun_whose_push_finds_origin_already_has_the_commit_says_so(
     again = run_tool(ARGS, checkout, env)
     assert again.returncode == 0, again.stderr
     assert "already has" in again.stderr
+
+
+def test_a_commit_of_the_users_on_the_branch_is_not_pushed_by_a_run_with_nothing_to_do(
+    git_server: GitServer, tmp_path: Path
+) -> None:
+    url = git_server.create_repo(REPO, copy_fixture("hello-world", tmp_path / "seed"))
+    env = {**make_home(tmp_path), "GITHUB_TOKEN": DEFAULT_TOKEN}
+    checkout = clone(url, tmp_path / "co", token=DEFAULT_TOKEN)  # main checked out
+    args = [*ARGS, "-branch=main"]
+    assert run_tool(args, checkout, env).returncode == 0
+    pushed = git_server.rev(REPO, "main")
+    (checkout / "wip.txt").write_text("work in progress\n")
+    run_git("add", "wip.txt", cwd=checkout, env=env)
+    run_git(
+        "-c", "user.name=u", "-c", "user.email=u@x", "commit", "-qm", "WIP do not push", cwd=checkout, env=env
+    )
+
+    again = run_tool(args, checkout, env)
+    assert again.returncode == 0, again.stderr
+    assert "nothing changed" in again.stderr
+    assert git_server.rev(REPO, "main") == pushed  # the user's commit stayed local
+
+
+def test_a_rerun_after_the_pull_request_call_failed_opens_it(git_server: GitServer, tmp_path: Path) -> None:
+    from tests.fakes.github import FakeGitHub
+
+    url = git_server.create_repo(REPO, copy_fixture("hello-world", tmp_path / "seed"))
+    checkout = clone(url, tmp_path / "co", token=DEFAULT_TOKEN, detached=True)
+    env = {**make_home(tmp_path), "GITHUB_TOKEN": DEFAULT_TOKEN}
+    with FakeGitHub() as fake:
+        fake.add_token(DEFAULT_TOKEN)
+        fake.add_repo("acme/rerun", git_dir=git_server.repo_dir(REPO))
+        args = [f"-git-revision={REV}", ARGS[1], "-scm-provider=github", f"-api-endpoint={fake.api_url}"]
+        fake.fail_next(422, method="POST", path="/pulls$")
+        first = run_tool(args, checkout, env)
+        assert first.returncode == 1 and git_server.rev(REPO, BRANCH) is not None
+        assert fake.pulls("acme/rerun") == []
+
+        rerun = run_tool(args, checkout, env)  # the same workspace
+        assert rerun.returncode == 0, rerun.stderr
+        assert "its pull request step did not finish: doing it" in rerun.stderr
+        [pull] = fake.pulls("acme/rerun")
+        assert rerun.stdout.strip().endswith(f"/pull/{pull.number}")
+
+        # Done now: a third run asks the forge nothing.
+        fake.requests.clear()
+        third = run_tool(args, checkout, env)
+        assert third.returncode == 0 and "nothing changed" in third.stderr
+        assert fake.requests == []

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any, NoReturn
 
+    from updater.gitproc import Git
+    from updater.pull_request import Forge
     from updater.remote import Remote
     from updater.render import Rendered
     from updater.results import Result
@@ -208,8 +210,8 @@ def run(opts: flags.Options, argv: list[str], result: Result) -> None:
 
             pull_request.dry_run_report(opts, git, remote, forge, rendered, result, branch, message)
         return
-    workspace.write(rendered)
     if opts.compile_only:
+        workspace.write(rendered)
         result.operation, result.changed = "rendered", bool(changed)
         return
     assert git is not None and state is not None and remote is not None
@@ -219,20 +221,29 @@ def run(opts: flags.Options, argv: list[str], result: Result) -> None:
             raw, opts.substitute, template=template, argv=header_argv, missing_default=missing_default
         )
 
-    # Commit; if that fails the outputs are put back: nothing is lost.
+    # Write and commit; if either fails (a signal held while writing included) the outputs are put
+    # back: nothing is lost.
     from updater import publish
 
+    templates_written = {r.template: r.content for r in rendered}
     try:
-        local = publish.commit_worktree(
-            git, state, {r.template: r.content for r in rendered}, len(changed), message, branch
-        )
+        workspace.write(rendered)
+        local = publish.commit_worktree(git, state, templates_written, len(changed), message, branch)
     except BaseException:
         workspace.restore(rendered)
         raise
     if local is None:
-        local = publish.unpublished_head(git, state, branch, {r.template: r.content for r in rendered})
+        # Nothing to commit. Unless this checkout holds a run of ours that did not finish: its commit
+        # not pushed (the push failed), or pushed without its pull request (the API call failed).
+        local = publish.unpublished_head(git, state, branch, templates_written, message)
         if local is None:
-            log.info("nothing changed: the outputs already match the repository; no commit, no push")
+            if not (opts.create_pull_request and publish.pull_request_pending(git, state, branch)):
+                log.info("nothing changed: the outputs already match the repository; no commit, no push")
+                return
+            log.info(f"origin/{branch} has this change but its pull request step did not finish: doing it")
+            result.changed, result.branch, result.operation = True, branch, "pushed"
+            result.commit = state.head or ""
+            _pull_request_step(opts, git, forge, remote, rendered, result, branch, message, body)
             return
         log.info(f"{branch} is at {local.commit[:12]}, which origin was not seen to receive: pushing it")
         if opts.create_pull_request and forge is None:
@@ -268,11 +279,27 @@ def run(opts: flags.Options, argv: list[str], result: Result) -> None:
 
     # Open or reuse the pull request (and merge it).
     if opts.create_pull_request:
-        from updater import pull_request
+        _pull_request_step(opts, git, forge, remote, rendered, result, branch, message, body)
 
-        pull_request.open_and_land(
-            opts, git, forge or pull_request.Forge(opts, remote), rendered, result, branch, message, body
-        )
+
+def _pull_request_step(
+    opts: flags.Options,
+    git: Git,
+    forge: Forge | None,
+    remote: Remote,
+    rendered: Sequence[Rendered],
+    result: Result,
+    branch: str,
+    message: str,
+    body: str | None,
+) -> None:
+    """Open or reuse the pull request (and land it), then note in the checkout that this commit's
+    pull request step finished: a rerun here with nothing to do then asks the forge nothing."""
+    from updater import publish, pull_request
+
+    forge = forge or pull_request.Forge(opts, remote)
+    pull_request.open_and_land(opts, git, forge, rendered, result, branch, message, body)
+    publish.pull_request_done(git, branch, result.commit)
 
 
 def _check_flags(opts: flags.Options) -> None:

@@ -90,14 +90,15 @@ def commit_worktree(
 
 
 def unpublished_head(
-    git: Git, state: RepoState, branch: str, templates: Mapping[str, bytes]
+    git: Git, state: RepoState, branch: str, templates: Mapping[str, bytes], message: str
 ) -> LocalCommit | None:
-    """HEAD when it is `branch` at a commit origin was not seen to receive; else None.
+    """HEAD when it is a commit of ours on `branch` that origin was not seen to receive; else None.
 
     A rerun in the same checkout after a failed push (a bad token, a declined hook, a killed run)
     renders the same outputs and finds nothing to commit, but origin lacks the commit: it must be
-    pushed, not reported as "nothing changed". A push to origin by name moves
-    refs/remotes/origin/<branch>, so after a good run this costs one local rev-parse and no network.
+    pushed, not reported as "nothing changed". Only the tool's own commit (this run's message, one
+    parent) is pushed so: a commit of the user's on the branch is theirs to push. A push to origin by
+    name moves refs/remotes/origin/<branch>, so after a good run this costs one local rev-parse.
     """
     if state.branch != branch or state.head is None:
         return None
@@ -106,14 +107,34 @@ def unpublished_head(
     )
     if status == 0 and seen.strip() == state.head:
         return None
-    status, parent, _ = git.run("rev-parse", "-q", "--verify", f"{state.head}^1", check=False)
+    raw = git.run("cat-file", "commit", state.head, raw=True)[1]
+    headers, _, body = bytes(raw).partition(b"\n\n")
+    parents = [
+        line[len(b"parent ") :].decode() for line in headers.split(b"\n") if line.startswith(b"parent ")
+    ]
+    if len(parents) != 1 or body != message.encode("utf-8"):
+        return None  # not ours
     top_outputs = [state.prefix + output_path(t) for t in templates]
-    return LocalCommit(
-        state.head,
-        parent.strip() if status == 0 else None,
-        top_outputs,
-        [state.prefix + t for t in templates],
-    )
+    return LocalCommit(state.head, parents[0], top_outputs, [state.prefix + t for t in templates])
+
+
+PULL_REQUEST_DONE = "refs/update-gitops-repo/pull-request/"
+
+
+def pull_request_pending(git: Git, state: RepoState, branch: str) -> bool:
+    """HEAD is `branch` at a commit origin has, whose pull request step (in this checkout) did not
+    finish: the push landed and the API call after it failed."""
+    if state.branch != branch or state.head is None:
+        return False
+    tracking, done = f"refs/remotes/origin/{branch}", PULL_REQUEST_DONE + branch
+    listing = git.out("for-each-ref", "--format=%(refname) %(objectname)", tracking, done)
+    refs = dict(line.split(" ", 1) for line in listing.splitlines() if " " in line)
+    return refs.get(tracking) == state.head and refs.get(done) != state.head
+
+
+def pull_request_done(git: Git, branch: str, commit: str) -> None:
+    """Note that `commit`'s pull request step finished (pull_request_pending reads it)."""
+    git.run("update-ref", PULL_REQUEST_DONE + branch, commit, check=False)
 
 
 def push_converging(
