@@ -218,3 +218,31 @@ def test_another_ref_is_refused_as_a_branch(tmp_path: Path) -> None:
     run = run_tool([*NO_PR, "-branch=refs/tags/v1"], tmp_path, clean_env())
     assert run.returncode == 2
     assert "names a ref that is not a branch" in run.error_lines[0]
+
+
+def test_sigterm_held_while_the_outputs_are_written_puts_them_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM waits until every output is written, then fires: the outputs go back as they were."""
+    from tests.test_cli_git import file_checkout
+    from updater import cli, render
+
+    checkout = file_checkout(tmp_path)
+    before = snapshot(checkout)
+    real_write = render.write_output
+
+    def write_then_get_terminated(*args: object, **kwargs: object) -> None:
+        real_write(*args, **kwargs)  # type: ignore[arg-type]
+        os.kill(os.getpid(), signal.SIGTERM)  # held by the write's signal mask until all are written
+
+    monkeypatch.setattr(render, "write_output", write_then_get_terminated)
+    monkeypatch.chdir(checkout)
+    for name, value in clean_env().items():
+        monkeypatch.setenv(name, value)
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        code = cli.main(["update-gitops-repo", *NO_PR])
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert code == 143
+    assert snapshot(checkout) == before
