@@ -246,3 +246,22 @@ def test_sigterm_held_while_the_outputs_are_written_puts_them_back(
         signal.signal(signal.SIGTERM, previous)
     assert code == 143
     assert snapshot(checkout) == before
+
+
+def test_a_refused_token_never_runs_the_users_askpass_program(git_server: GitServer, tmp_path: Path) -> None:
+    url = git_server.create_repo("acme/askpass.git", copy_fixture("hello-world", tmp_path / "seed"))
+    checkout = clone(url, tmp_path / "co", token=DEFAULT_TOKEN, detached=True)
+    asked = tmp_path / "asked"
+    askpass = tmp_path / "askpass.sh"
+    askpass.write_text(f'#!/bin/sh\necho "$1" >> {asked}\nsleep 30\necho secret\n')
+    askpass.chmod(0o755)
+    env = {
+        **make_home(tmp_path),
+        "GITHUB_TOKEN": "wrong-token",
+        "GIT_ASKPASS": str(askpass),
+        "SSH_ASKPASS": str(askpass),
+    }
+    started = time.monotonic()
+    run = run_tool(NO_PR, checkout, env)
+    assert run.returncode == 1 and "origin refused the credentials" in run.error_lines[0]
+    assert not asked.exists() and time.monotonic() - started < 20

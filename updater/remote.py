@@ -139,6 +139,9 @@ def resolve_remote(opts: Options, origin_url: str | None) -> Remote:
         # it: a wrong GITHUB_TOKEN would delete the user's stored credential. The empty value clears
         # the helper list for the tool's own commands only.
         settings["credential.helper"] = ""
+        # Nor may git ask an askpass program (GIT_ASKPASS, core.askPass, SSH_ASKPASS): an empty
+        # GIT_ASKPASS ends git's search for one, so a refused token fails at once instead of prompting.
+        env["GIT_ASKPASS"] = ""
         log.debug(f"git authenticates to {origin.netloc} with the token from {credential.source}")
     if ca is not None:
         settings.update(ca.git_config())
