@@ -284,3 +284,54 @@ def test_plain_values_keep_the_original_quoting(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     second = (tmp_path / "a").read_text().split("\n")[1]
     assert second.endswith("-compile-only '-substitute=v=it'\"'\"'s a\ttab'")
+
+
+# -- what git really talks to: rewrites, push URLs and proxies ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        ("url.http://10.255.255.1/.insteadOf", "https://git.example.invalid/"),
+        ("url.http://10.255.255.1/.pushInsteadOf", "https://git.example.invalid/"),
+        ("remote.origin.pushurl", "http://10.255.255.1/acme/h3.git"),
+    ],
+    ids=["insteadOf", "pushInsteadOf", "pushurl"],
+)
+def test_a_rewrite_to_plain_http_elsewhere_is_refused_before_anything_is_written(
+    tmp_path: Path, setting: tuple[str, str]
+) -> None:
+    checkout = tmp_path / "co"
+    copy_fixture("hello-world", checkout)
+    env = {**make_home(tmp_path), **identity()}
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "seed"]):
+        subprocess.run(["git", *args], cwd=checkout, check=True, env=env)
+    subprocess.run(
+        ["git", "remote", "add", "origin", "https://git.example.invalid/acme/h3.git"],
+        cwd=checkout,
+        check=True,
+        env=env,
+    )
+    subprocess.run(["git", "config", *setting], cwd=checkout, check=True, env=env)
+    before = snapshot(checkout)
+    run = run_tool([*ARGS, "-create-pull-request=false"], checkout, {**env, "GITHUB_TOKEN": "t0ken"})
+    assert run.returncode == 2, run.stderr
+    [line] = run.error_lines
+    assert "origin http://10.255.255.1 is plain http" in line
+    assert snapshot(checkout) == before
+
+
+def test_plain_http_to_this_machine_through_a_proxy_elsewhere_is_refused(
+    world: tuple[FakeGitHub, Path, dict[str, str]], git_server: GitServer
+) -> None:
+    _, checkout, env = world
+    proxied = {**env, "http_proxy": "http://192.0.2.10:3128"}
+    run = run_tool([*ARGS, "-create-pull-request=false"], checkout, proxied)
+    assert run.returncode == 2
+    assert "is plain http through the proxy 192.0.2.10" in run.error_lines[0]
+    assert git_server.rev(f"{REPO}.git", BRANCH) is None
+    # Named in no_proxy, the host is reached directly: nothing crosses the network.
+    run = run_tool(
+        [*ARGS, "-create-pull-request=false"], checkout, {**proxied, "no_proxy": "localhost,127.0.0.1"}
+    )
+    assert run.returncode == 0, run.stderr

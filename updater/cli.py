@@ -151,7 +151,8 @@ def run(opts: flags.Options, argv: list[str], result: Result) -> None:
 
         state = read_state(git)
         boundary = state.top
-        remote = resolve_remote(opts, state.origin_url)
+        urls = state.urls_git_uses(state.origin_url) if state.origin_url else None
+        remote = resolve_remote(opts, state.origin_url, urls)
 
     # Find templates.
     found = templates.find_in_directory(workdir, selector, boundary)

@@ -59,14 +59,46 @@ def is_loopback(host: str) -> bool:
 
 
 def refuse_plain_http(url: str, what: str, allowed: bool) -> None:
-    """A token sent over http to another machine can be read by anyone on the path: refuse unless asked."""
+    """A token sent over http to another machine can be read by anyone on the path: refuse unless asked.
+    That machine is the host, or the http proxy the request would go through."""
     parts = urllib.parse.urlsplit(url)
-    if parts.scheme.lower() != "http" or allowed or is_loopback(parts.hostname or ""):
+    if parts.scheme.lower() != "http" or allowed:
         return
-    raise UsageError(
-        f"{what} {parts.scheme}://{parts.netloc.rpartition('@')[2]} is plain http: the token would cross the "
-        "network unencrypted; use https, or pass -allow-insecure-http if that network is trusted"
+    where = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+    advice = "use https, or pass -allow-insecure-http if that network is trusted"
+    if not is_loopback(parts.hostname or ""):
+        raise UsageError(
+            f"{what} {where} is plain http: the token would cross the network unencrypted; {advice}"
+        )
+    proxy = _http_proxy_for(parts.hostname or "")
+    if proxy and not is_loopback(
+        urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}").hostname or ""
+    ):
+        shown = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+        raise UsageError(
+            f"{what} {where} is plain http through the proxy {shown.hostname}: the token would cross the "
+            f"network unencrypted; {advice}, or name the host in no_proxy"
+        )
+
+
+def _http_proxy_for(host: str) -> str | None:
+    """The proxy git (curl) or requests would send a plain-http request for `host` through, if any:
+    http_proxy/HTTP_PROXY, else all_proxy/ALL_PROXY, unless no_proxy/NO_PROXY names the host (or a
+    domain of it, or `*`). Read here without urllib.request, which a deploy should not have to import."""
+    proxy = next(
+        (os.environ[n] for n in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY") if os.environ.get(n)),
+        None,
     )
+    if not proxy:
+        return None
+    host = host.strip("[]").lower().rstrip(".")
+    for entry in (os.environ.get("no_proxy") or os.environ.get("NO_PROXY") or "").split(","):
+        entry = entry.strip().lower().lstrip(".").rstrip(".")
+        if entry == "*" or (entry and (host == entry or host.endswith("." + entry))):
+            return None
+        if entry and entry.partition(":")[0] == host:  # host:port
+            return None
+    return proxy
 
 
 class Remote:
@@ -94,7 +126,7 @@ class Remote:
         self.ca_bundle = ca_bundle  # the CA certificates git and the API client both trust; None: defaults
 
 
-def resolve_remote(opts: Options, origin_url: str | None) -> Remote:
+def resolve_remote(opts: Options, origin_url: str | None, urls_git_uses: list[str] | None = None) -> Remote:
     """origin, its provider, the credential and CA bundle, and git's auth environment, settled up front."""
     from updater import log
     from updater.credentials import (
@@ -132,7 +164,9 @@ def resolve_remote(opts: Options, origin_url: str | None) -> Remote:
         log.debug(f"the {provider} API authenticates with the token from {api_credential.source}")
     settings: dict[str, str] = {}
     if credential is not None and origin.is_http:
-        refuse_plain_http(origin.url, "origin", opts.allow_insecure_http)
+        # What git really talks to: url.*.insteadOf / pushInsteadOf and remote.origin.pushurl applied.
+        for url in urls_git_uses or [origin.url]:
+            refuse_plain_http(url, "origin", opts.allow_insecure_http)
         settings.update(credential.git_env(provider))
         # git sends our header; its credential helpers must stay out of it. Otherwise a refused token
         # makes git ask them, retry with what they hold and, when that fails too, tell them to erase

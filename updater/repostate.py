@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 # The only settings the tool reads itself (one `git config` call); git applies all the others.
 _CONFIG_KEYS = (
     r"^(user\.name|user\.email|commit\.gpgsign|remote\.origin\.url"
-    r"|core\.autocrlf|core\.filemode|core\.symlinks|commit\.cleanup|core\.commentchar)$"
+    r"|core\.autocrlf|core\.filemode|core\.symlinks|commit\.cleanup|core\.commentchar"
+    r"|remote\.origin\.pushurl|url\..*\.insteadof|url\..*\.pushinsteadof)$"
 )
 DEFAULT_NAME = "CI"
 DEFAULT_EMAIL = "ci@example.com"
@@ -34,7 +35,18 @@ _DIFF_FILES = ["diff-files", "--name-only", "-z", "--ignore-submodules=none"]
 
 
 class RepoState:
-    __slots__ = ("branch", "config", "edited", "git_dir", "head", "origin_url", "prefix", "shallow", "top")
+    __slots__ = (
+        "branch",
+        "config",
+        "edited",
+        "git_dir",
+        "head",
+        "origin_url",
+        "prefix",
+        "rewrites",
+        "shallow",
+        "top",
+    )
 
     def __init__(
         self,
@@ -47,6 +59,7 @@ class RepoState:
         origin_url: str | None,
         config: dict[str, str],
         edited: list[str],
+        rewrites: list[tuple[str, str, bool]] | None = None,
     ) -> None:
         self.top = top  # absolute path of the working tree's top
         self.git_dir = git_dir
@@ -59,6 +72,19 @@ class RepoState:
         # Tracked files that differed from the index when the run started (paths from the top): the
         # user's edits, committed with the outputs as `git add -u` would.
         self.edited = edited
+        # git's URL rewrites (url.<base>.insteadOf / pushInsteadOf = prefix): (base, prefix, push only).
+        self.rewrites = rewrites or []
+
+    def urls_git_uses(self, url: str) -> list[str]:
+        """Where git really fetches from and pushes to for `url` (origin's, or one given instead):
+        url.*.insteadOf and pushInsteadOf rewrites (the longest prefix wins), and remote.origin.pushurl."""
+        fetch = _rewrite(url, [(b, p) for b, p, push in self.rewrites if not push]) or url
+        pushurl = self.config.get("remote.origin.pushurl")
+        if pushurl:
+            push = _rewrite(pushurl, [(b, p) for b, p, push in self.rewrites if not push]) or pushurl
+        else:
+            push = _rewrite(url, [(b, p) for b, p, push in self.rewrites if push]) or fetch
+        return list(dict.fromkeys([fetch, push]))
 
     @property
     def gpgsign(self) -> bool:
@@ -71,6 +97,15 @@ class RepoState:
         filemode = self.config.get("core.filemode", "true").lower()
         symlinks = self.config.get("core.symlinks", "true").lower()
         return autocrlf in _FALSE and filemode in _TRUE and symlinks in _TRUE
+
+
+def _rewrite(url: str, rules: list[tuple[str, str]]) -> str | None:
+    """git's url.<base>.insteadOf: the longest matching prefix is replaced by its base."""
+    matches = [(prefix, base) for base, prefix in rules if prefix and url.startswith(prefix)]
+    if not matches:
+        return None
+    prefix, base = max(matches, key=lambda m: len(m[0]))
+    return base + url[len(prefix) :]
 
 
 def open_checkout(workdir: str) -> Git:
@@ -149,10 +184,17 @@ def read_state(git: Git) -> RepoState:
     found_head, cfg, edited = git.opening.found
     head, branch = _head(git, found_head)
     config: dict[str, str] = {}
+    rewrites: list[tuple[str, str, bool]] = []
     for entry in cfg.split("\0"):
         if entry:
             key, _, value = entry.partition("\n")
-            config[key.lower()] = value  # last one wins, as git does
+            lowered = key.lower()
+            if lowered.startswith("url.") and lowered.endswith(("insteadof", "pushinsteadof")):
+                # url.<base>.insteadOf = <prefix> (many values each): the base keeps its case.
+                push = lowered.endswith(".pushinsteadof")
+                rewrites.append((key[4 : key.rindex(".")], value, push))
+                continue
+            config[lowered] = value  # last one wins, as git does
     return RepoState(
         top=top,
         git_dir=git_dir,
@@ -161,6 +203,7 @@ def read_state(git: Git) -> RepoState:
         branch=branch,
         shallow=os.path.exists(os.path.join(git_dir, "shallow")),
         origin_url=config.get("remote.origin.url"),
+        rewrites=rewrites,
         config=config,
         edited=edited,
     )
