@@ -110,3 +110,25 @@ def test_default_branch_and_message_come_from_the_revision() -> None:
     assert opts.effective_branch == "update-to-commit-1b39bd0"
     assert opts.effective_commit_message() == "update templates for commit 1b39bd0\n"
     assert flags.parse(["-git-revision=1", "-branch="]).effective_branch == "update-to-commit-1"
+
+
+def test_a_substitute_value_that_is_not_utf8_is_a_usage_error() -> None:
+    import pytest
+
+    from updater.errors import UsageError
+
+    with pytest.raises(UsageError, match="-substitute tag: the value is not valid UTF-8"):
+        flags.parse(["-substitute=tag=bad\udcffutf"])  # how Python hands over undecodable argv bytes
+
+
+def test_refs_heads_alone_is_not_a_branch_name() -> None:
+    assert flags.parse(["-git-revision=1", "-branch=refs/heads/"]).effective_branch == "refs/heads/"
+
+
+def test_an_unknown_commit_cleanup_is_refused_as_git_refuses_it() -> None:
+    import pytest
+
+    from updater.errors import UsageError
+
+    with pytest.raises(UsageError, match="Invalid cleanup mode bogus"):
+        flags.parse(["-git-revision=1"]).effective_commit_message("bogus")

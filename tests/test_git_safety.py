@@ -265,3 +265,30 @@ def test_a_refused_token_never_runs_the_users_askpass_program(git_server: GitSer
     run = run_tool(NO_PR, checkout, env)
     assert run.returncode == 1 and "origin refused the credentials" in run.error_lines[0]
     assert not asked.exists() and time.monotonic() - started < 20
+
+
+def test_a_hook_banner_is_skipped_for_the_lines_that_say_something() -> None:
+    from updater.transport import push_outcome
+
+    err = (
+        "remote: ----------------------------------------------------------------------\n"
+        "remote: Push rejected.\n"
+        "remote: refs/heads/b: 4f2c…: commit message does not reference an issue\n"
+        "remote: ----------------------------------------------------------------------\n"
+        "To http://bitbucket.example.com/scm/p/r.git\n"
+        " ! [remote rejected] b -> b (pre-receive hook declined)\n"
+    )
+    outcome = push_outcome(1, "", err, "b")
+    assert outcome.message == (
+        "a hook on origin declined the push to b: Push rejected.; "
+        "refs/heads/b: 4f2c…: commit message does not reference an issue"
+    )
+
+
+def test_a_token_file_that_is_not_utf8_is_a_usage_error(tmp_path: Path) -> None:
+    from tests.test_cli_git import file_checkout
+
+    token = tmp_path / "token"
+    token.write_bytes(b"\xff\xfe not text")
+    run = run_tool([*NO_PR, f"-token-file={token}"], file_checkout(tmp_path), clean_env())
+    assert run.returncode == 2 and "not UTF-8 text" in run.error_lines[0]

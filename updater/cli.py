@@ -92,10 +92,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         result.error, result.exit_code = str(exc), exc.exit_code
         log.error(str(exc))
     except Terminated:
-        result.error, result.exit_code = (
-            "terminated (SIGTERM); nothing half-done was left behind",
-            EXIT_TERMINATED,
-        )
+        # Locks released, outputs and moved refs put back; a push already on the wire may still land
+        # on origin (a rerun then finds it there).
+        result.error, result.exit_code = "terminated (SIGTERM); local changes put back", EXIT_TERMINATED
         log.error(result.error)
     except KeyboardInterrupt:
         result.error, result.exit_code = "interrupted", 130
@@ -329,8 +328,24 @@ def _check_flags(opts: flags.Options) -> None:
         )
     elif (opts.merge_when != "now" or opts.wait) and not opts.create_pull_request:
         log.warn("-merge-when and -wait do nothing with -create-pull-request=false: no pull request opens")
+    if opts.api_endpoint:
+        _check_api_endpoint(opts.api_endpoint)
     if opts.results_dir:
         _check_results_dir(opts.results_dir)
+
+
+def _check_api_endpoint(url: str) -> None:
+    import urllib.parse
+
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:  # a bad port or IPv6 address
+        parts, port_ok = None, False
+    if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname or not port_ok:
+        raise UsageError(
+            f"-api-endpoint {url!r} is not an http(s) URL with a host, e.g. https://git.example.com/api/v3"
+        )
 
 
 # How git words a server certificate it could not verify (GnuTLS builds, then OpenSSL builds).

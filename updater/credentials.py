@@ -43,6 +43,8 @@ def _read_token_file(path: str, flag: str) -> str:
             secret = fh.read().strip()
     except OSError as exc:
         raise UsageError(f"{flag} {path}: cannot read it ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{flag} {path}: not UTF-8 text (a token is); check the file") from None
     if not secret:
         raise UsageError(f"{flag} {path} is empty")
     return secret

@@ -291,10 +291,16 @@ class Options:
         """The commit message exactly as `git commit -m` would store it under the repository's
         commit.cleanup and core.commentChar (ending in a newline); the default one when -commit-message
         is empty after that clean-up, as git would refuse it."""
+        if cleanup not in CLEANUP_MODES:
+            # As git says it: `git commit -m` refuses to run with such a setting.
+            raise UsageError(
+                f"Invalid cleanup mode {cleanup} (commit.cleanup in the repository's git config)"
+            )
         given = cleanup_message(self.commit_message, cleanup, comment_char) if self.commit_message else ""
         return given or f"update templates for commit {self.git_revision}\n"
 
 
+CLEANUP_MODES = ("default", "verbatim", "whitespace", "strip", "scissors")
 _GIT_SPACE = " \t\n\r"  # git's isspace(): not \v or \f, nor any non-ASCII space
 _AUTO_COMMENT_CHARS = "#;@!$%^&|:"
 
@@ -448,7 +454,7 @@ def wants_json(argv: list[str]) -> bool:
 
 def _branch_name(value: str) -> str:
     """A branch may be given as its full ref, as CI systems name it (GITHUB_REF, Tekton params)."""
-    return value.removeprefix("refs/heads/")
+    return value.removeprefix("refs/heads/") or value  # "refs/heads/" alone: refused as it is
 
 
 def _attr(name: str) -> str:
@@ -465,6 +471,10 @@ def _set(opts: Options, flag: Flag, value: str) -> None:
         key = key.strip()
         if not key:
             raise UsageError(f'invalid value "{value}" for -substitute: the key before "=" is empty')
+        try:
+            val.encode("utf-8")
+        except UnicodeEncodeError:  # bytes the locale could not decode reach Python as surrogates
+            raise UsageError(f"-substitute {key}: the value is not valid UTF-8") from None
         if key in opts.substitute:
             opts.duplicate_keys.append(key)
         opts.substitute[key] = val

@@ -58,13 +58,19 @@ _LINE_BREAKING = re.compile("[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
 _C_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\", "'": "\\'"}
 
 
+def _byte_escapes(c: str) -> str:
+    """One \\xHH per UTF-8 byte: bash reads them back as the same bytes in any locale (a \\u escape
+    needs a UTF-8 one)."""
+    return "".join(f"\\x{b:02x}" for b in c.encode("utf-8", "surrogateescape"))
+
+
 def quote_arg(arg: str) -> str:
     """shlex.quote, as the original's header has it, except for a value holding a newline or another
     control character (a PEM certificate, say): that becomes one $'...' word (bash's C-style quoting),
     so the header stays two comment lines and still reads back as the same argument."""
     if not _LINE_BREAKING.search(arg):
         return shlex.quote(arg)
-    body = "".join(_C_ESCAPES.get(c) or (f"\\u{ord(c):04x}" if _LINE_BREAKING.match(c) else c) for c in arg)
+    body = "".join(_C_ESCAPES.get(c) or (_byte_escapes(c) if _LINE_BREAKING.match(c) else c) for c in arg)
     return f"$'{body}'"
 
 

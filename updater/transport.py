@@ -203,10 +203,13 @@ def _auth_line(text: str) -> str:
 
 def _explain_hook(text: str, branch: str) -> str:
     """The server's own words; "protected" only when the server said the branch is protected."""
-    details = [
-        ln.strip() for ln in text.splitlines() if ln.strip().startswith("remote:") and ln.strip() != "remote:"
+    said = [
+        ln.strip().removeprefix("remote:").strip()
+        for ln in text.splitlines()
+        if ln.strip().startswith("remote:")
     ]
-    reason = redact(details[0].removeprefix("remote:").strip()) if details else last_line(text)
+    details = [line for line in said if any(c.isalnum() for c in line)]  # not banner rules (----), not blanks
+    reason = redact("; ".join(details[:2])) if details else last_line(text)
     if any(marker in text.lower() for marker in _PROTECTION_MARKERS):
         return (
             f"origin refused the push to {branch} ({reason}): the branch is protected; push to another "
