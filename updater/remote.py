@@ -2,7 +2,7 @@
 
 origin's URL is parsed by updater/values.py (`parse_origin`), which the provider adapters share; this
 module picks the provider the origin names, and gathers the credential, CA bundle and proxies for git.
-Checking a -scm-provider name against the registry is the caller's (updater/cli.py): nothing here
+Checking a -scm-provider name against the registry is updater/pull_request.py's: nothing here
 imports `providers`.
 """
 

@@ -9,7 +9,7 @@
 
 It imports nothing from `providers` and, from `updater`, only the leaf module redact: `providers/` can
 be read (and imported) without the core, and the core without `providers/`, whose registry is
-consulted from updater/cli.py only (tests/test_architecture.py checks all of this).
+consulted from updater/pull_request.py only (tests/test_architecture.py checks all of this).
 Plain classes, no dataclasses, typing or pathlib at run time: every deploy imports this module, and
 would pay for theirs (docs/benchmarks.md).
 """
