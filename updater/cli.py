@@ -194,11 +194,7 @@ def run(opts: flags.Options, argv: list[str], result: Result) -> None:
         and opts.create_pull_request
         and (changed or (state and state.edited) or opts.dry_run)
     ):
-        from updater import pull_request
-
-        forge = pull_request.Forge(opts, remote)
-        if not opts.dry_run:
-            forge.adapter()
+        forge = _forge(opts, remote, check=not opts.dry_run)  # a dry run reports what fails instead
 
     if opts.dry_run:
         result.operation, result.changed, result.branch = "dry-run", bool(changed), branch
@@ -247,10 +243,7 @@ def run(opts: flags.Options, argv: list[str], result: Result) -> None:
             return
         log.info(f"{branch} is at {local.commit[:12]}, which origin was not seen to receive: pushing it")
         if opts.create_pull_request and forge is None:
-            from updater import pull_request
-
-            forge = pull_request.Forge(opts, remote)
-            forge.adapter()  # checked before the push, as for a new commit
+            forge = _forge(opts, remote)  # checked before the push, as for a new commit
     else:
         log.info(f"committed {local.commit[:12]} on {branch}: {message.splitlines()[0]}")
 
@@ -282,6 +275,17 @@ def run(opts: flags.Options, argv: list[str], result: Result) -> None:
         _pull_request_step(opts, git, forge, remote, rendered, result, branch, message, body)
 
 
+def _forge(opts: flags.Options, remote: Remote, *, check: bool = True) -> Forge:
+    """The forge's adapter for origin; built now (asking the network nothing) when `check`, so that a
+    configuration it refuses fails before anything is written or pushed."""
+    from updater import pull_request
+
+    forge = pull_request.Forge(opts, remote)
+    if check:
+        forge.adapter()
+    return forge
+
+
 def _pull_request_step(
     opts: flags.Options,
     git: Git,
@@ -297,7 +301,7 @@ def _pull_request_step(
     pull request step finished: a rerun here with nothing to do then asks the forge nothing."""
     from updater import publish, pull_request
 
-    forge = forge or pull_request.Forge(opts, remote)
+    forge = forge or _forge(opts, remote, check=False)
     pull_request.open_and_land(opts, git, forge, rendered, result, branch, message, body)
     publish.pull_request_done(git, branch, result.commit)
 

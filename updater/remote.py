@@ -71,18 +71,15 @@ def refuse_plain_http(url: str, what: str, allowed: bool) -> None:
             f"{what} {where} is plain http: the token would cross the network unencrypted; {advice}"
         )
     proxy = _http_proxy_for(parts.hostname or "")
-    if proxy and not is_loopback(
-        urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}").hostname or ""
-    ):
-        shown = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    if proxy and not is_loopback(proxy):
         raise UsageError(
-            f"{what} {where} is plain http through the proxy {shown.hostname}: the token would cross the "
+            f"{what} {where} is plain http through the proxy {proxy}: the token would cross the "
             f"network unencrypted; {advice}, or name the host in no_proxy"
         )
 
 
 def _http_proxy_for(host: str) -> str | None:
-    """The proxy git (curl) or requests would send a plain-http request for `host` through, if any:
+    """The host of the proxy git (curl) or requests would send a plain-http request for `host` through:
     http_proxy/HTTP_PROXY, else all_proxy/ALL_PROXY, unless no_proxy/NO_PROXY names the host (or a
     domain of it, or `*`). Read here without urllib.request, which a deploy should not have to import."""
     proxy = next(
@@ -98,7 +95,7 @@ def _http_proxy_for(host: str) -> str | None:
             return None
         if entry and entry.partition(":")[0] == host:  # host:port
             return None
-    return proxy
+    return urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}").hostname or ""
 
 
 class Remote:
