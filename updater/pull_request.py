@@ -137,7 +137,6 @@ class Forge:
         if self._adapter is None:
             import providers
             from providers.base import ProviderConfig
-            from updater import log
             from updater.remote import refuse_plain_http
 
             config = ProviderConfig(
@@ -174,7 +173,7 @@ class Forge:
         return self._adapter
 
     def base_branch(self, git: Git, branch: str) -> str:
-        from updater import pull_request, transport
+        from updater import transport
 
         remote = self.remote
         from_git = (
@@ -182,21 +181,18 @@ class Forge:
             if self.opts.base_branch
             else transport.remote_default_branch(git, env=remote.auth_env, remote=remote.target)
         )
-        return pull_request.resolve_base(
-            self.opts.base_branch, from_git, lambda: self.adapter().default_branch()
-        )
+        return resolve_base(self.opts.base_branch, from_git, lambda: self.adapter().default_branch())
 
     def spec(
         self, rendered: Sequence[Rendered], head: str, base: str, message: str, body: str | None
     ) -> PullRequestSpec:
         from providers.base import PullRequestSpec
-        from updater import pull_request
 
         opts = self.opts
         return PullRequestSpec(
             head=head,
             base=base,
-            title=pull_request.title_of(message),
+            title=title_of(message),
             body=describe_run(opts, rendered) if body is None else body,
             labels=tuple(opts.labels),
             reviewers=tuple(opts.reviewers),
@@ -215,7 +211,6 @@ def open_and_land(
     body: str | None,
 ) -> None:
     from providers.base import open_or_reuse
-    from updater import log
     from updater.results import PullRequestResult
 
     base = forge.base_branch(git, branch)
@@ -241,7 +236,6 @@ def open_and_land(
 def _land(opts: flags.Options, adapter: Adapter, pr: PullRequest, result: Result) -> None:
     """Merge now or when checks pass, and/or wait until it lands (providers/merging.py)."""
     from providers import merging
-    from updater import log
 
     assert result.pull_request is not None
     try:
@@ -277,7 +271,6 @@ def dry_run_report(
 
     Configuration the real run would refuse fails the dry run the same way. Looking the pull request
     up is read-only; when the forge cannot be asked (offline, no access yet) the report says so."""
-    from updater import log
     from updater.errors import GitError, ProviderError
     from updater.results import PullRequestResult
 
